@@ -1,0 +1,21 @@
+//go:build !unix
+
+package chserver
+
+import (
+	"errors"
+	"os/exec"
+	"syscall"
+)
+
+func setProcAttr(*exec.Cmd) {}
+
+func signalGroup(int, syscall.Signal) error {
+	return errors.New("chserver: process signals are not supported on this platform")
+}
+
+// Placeholders: signalGroup fails on this platform anyway.
+const (
+	sigStop = syscall.Signal(-1)
+	sigCont = syscall.Signal(-2)
+)

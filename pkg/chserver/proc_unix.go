@@ -1,0 +1,28 @@
+//go:build unix
+
+package chserver
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setProcAttr puts the server into its own process group, so signals reach
+// every process it may spawn and none from the terminal reach it.
+func setProcAttr(cmd *exec.Cmd) {
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Setpgid = true
+	setDeathSignal(cmd.SysProcAttr)
+}
+
+// signalGroup signals the process group led by pid.
+func signalGroup(pid int, sig syscall.Signal) error {
+	return syscall.Kill(-pid, sig)
+}
+
+const (
+	sigStop = syscall.SIGSTOP
+	sigCont = syscall.SIGCONT
+)

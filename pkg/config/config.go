@@ -1,0 +1,209 @@
+// Package config turns flags and environment variables into the pipeline's
+// configuration. Every flag has an environment variable (LEAKLINE_*); a flag
+// given on the command line wins. Secrets (ClickHouse password, HMAC key)
+// are read from files or the environment and never logged.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/leakline/leakline/pkg/chstore"
+	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/pipeline"
+	"github.com/leakline/leakline/pkg/privacy"
+)
+
+// Getenv looks up an environment variable (os.Getenv in production).
+type Getenv func(string) string
+
+// Flags holds the registered flags until Resolve turns them into a Config.
+type Flags struct {
+	brokers, clientID                          *string
+	tCRM, tOutbound, tEvents, tFindings, tDead *string
+	partitions                                 *int
+	chAddr, chDB, chUser, chPasswordFile       *string
+	hmacKeyFile                                *string
+	companyDomains                             *string
+	lateness                                   *time.Duration
+	sinkBatch                                  *int
+	sinkFlush                                  *time.Duration
+	logLevel                                   *string
+	getenv                                     Getenv
+	envErrs                                    []error
+}
+
+// Register adds the pipeline's flags to fs, with defaults from getenv.
+func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	s := func(name, env, def, usage string) *string {
+		if v := getenv(env); v != "" {
+			def = v
+		}
+		return fs.String(name, def, usage+" (env "+env+")")
+	}
+	t := kafkaio.DefaultTopics()
+	f := &Flags{getenv: getenv}
+	f.brokers = s("kafka-brokers", "LEAKLINE_KAFKA_BROKERS", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
+	f.clientID = s("kafka-client-id", "LEAKLINE_KAFKA_CLIENT_ID", "leakline", "Kafka client id")
+	f.tCRM = s("topic-crm", "LEAKLINE_TOPIC_CRM", t.CRMAccess, "raw CRM access topic")
+	f.tOutbound = s("topic-outbound", "LEAKLINE_TOPIC_OUTBOUND", t.Outbound, "raw outbound traffic topic")
+	f.tEvents = s("topic-events", "LEAKLINE_TOPIC_EVENTS", t.Events, "normalized events topic")
+	f.tFindings = s("topic-findings", "LEAKLINE_TOPIC_FINDINGS", t.Findings, "findings topic")
+	f.tDead = s("topic-deadletter", "LEAKLINE_TOPIC_DEADLETTER", t.DeadLetter, "dead-letter topic")
+	f.partitions = fs.Int("partitions", f.envInt("LEAKLINE_PARTITIONS", 6), "partitions of topics created at start (env LEAKLINE_PARTITIONS)")
+	f.chAddr = s("clickhouse-addr", "LEAKLINE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
+	f.chDB = s("clickhouse-database", "LEAKLINE_CLICKHOUSE_DATABASE", "leakline", "ClickHouse database")
+	f.chUser = s("clickhouse-user", "LEAKLINE_CLICKHOUSE_USER", "default", "ClickHouse user")
+	f.chPasswordFile = s("clickhouse-password-file", "LEAKLINE_CLICKHOUSE_PASSWORD_FILE", "", "file holding the ClickHouse password (or env LEAKLINE_CLICKHOUSE_PASSWORD)")
+	f.hmacKeyFile = s("hmac-key-file", "LEAKLINE_HMAC_KEY_FILE", "", "file holding the HMAC key for evidence tokens, ≥32 bytes raw or hex (or env LEAKLINE_HMAC_KEY, hex)")
+	f.companyDomains = s("company-domains", "LEAKLINE_COMPANY_DOMAINS", strings.Join(detect.DefaultConfig().CompanyDomains, ","), "comma-separated company mail domains and hosts (internal destinations)")
+	f.lateness = fs.Duration("allowed-lateness", f.envDuration("LEAKLINE_ALLOWED_LATENESS", detect.DefaultConfig().AllowedLateness), "how late an event may arrive and still count (env LEAKLINE_ALLOWED_LATENESS)")
+	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
+	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
+	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
+	return f
+}
+
+// Resolve validates the flags and returns the pipeline configuration; it
+// reports every error at once. needKey says whether the HMAC key is required
+// (the detector needs it; the sink does not).
+func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
+	errs := multierror.Append(nil, f.envErrs...)
+	cfg := pipeline.Config{
+		Kafka: kafkaio.Config{Brokers: splitList(*f.brokers), ClientID: *f.clientID},
+		Topics: kafkaio.Topics{
+			CRMAccess: *f.tCRM, Outbound: *f.tOutbound, Events: *f.tEvents, Findings: *f.tFindings, DeadLetter: *f.tDead,
+		},
+		Partitions: *f.partitions,
+		Store:      chstore.Config{Addr: *f.chAddr, Database: *f.chDB, User: *f.chUser},
+		Engine:     detect.DefaultConfig(),
+	}
+	cfg.Sink.BatchSize, cfg.Sink.FlushInterval = *f.sinkBatch, *f.sinkFlush
+	cfg.Engine.CompanyDomains = splitList(*f.companyDomains)
+	cfg.Engine.AllowedLateness = *f.lateness
+	if err := cfg.Kafka.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	for _, tp := range cfg.Topics.All() {
+		if tp == "" {
+			errs = multierror.Append(errs, errors.New("a topic name is empty"))
+		}
+	}
+	if err := cfg.Engine.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	pw, err := secret(f.getenv, *f.chPasswordFile, "LEAKLINE_CLICKHOUSE_PASSWORD")
+	if err != nil {
+		errs = multierror.Append(errs, fmt.Errorf("clickhouse password: %w", err))
+	}
+	cfg.Store.Password = string(pw)
+	if needKey {
+		key, err := HMACKey(f.getenv, *f.hmacKeyFile)
+		if err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		cfg.HMACKey = key
+	}
+	if _, err := ParseLevel(*f.logLevel); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := errs.ErrorOrNil(); err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+// Logger returns a JSON slog logger at the configured level.
+func (f *Flags) Logger() *slog.Logger {
+	lvl, _ := ParseLevel(*f.logLevel)
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+// ParseLevel parses a log level name.
+func ParseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+	}
+	return l, nil
+}
+
+// HMACKey loads the evidence-token key from file (raw or hex) or, when no
+// file is named, from LEAKLINE_HMAC_KEY (hex).
+func HMACKey(getenv Getenv, file string) ([]byte, error) {
+	if file != "" {
+		k, err := privacy.LoadKey(file)
+		if err != nil {
+			return nil, fmt.Errorf("hmac key: %w", err)
+		}
+		return k, nil
+	}
+	if v := getenv("LEAKLINE_HMAC_KEY"); v != "" {
+		k, err := hex.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(k) < 32 {
+			return nil, errors.New("hmac key: LEAKLINE_HMAC_KEY must be ≥ 32 bytes, hex-encoded")
+		}
+		return k, nil
+	}
+	return nil, errors.New("hmac key: set LEAKLINE_HMAC_KEY_FILE (or LEAKLINE_HMAC_KEY); generate one with `head -c 32 /dev/urandom | xxd -p -c 64`")
+}
+
+func secret(getenv Getenv, file, env string) ([]byte, error) {
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	return []byte(getenv(env)), nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (f *Flags) envInt(name string, def int) int {
+	s := f.getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := strconv.Atoi(s)
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %q is not an integer", name, s))
+		return def
+	}
+	return v
+}
+
+func (f *Flags) envDuration(name string, def time.Duration) time.Duration {
+	s := f.getenv(name)
+	if s == "" {
+		return def
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		f.envErrs = append(f.envErrs, fmt.Errorf("%s: %q is not a duration such as 5m", name, s))
+		return def
+	}
+	return v
+}

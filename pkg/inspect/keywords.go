@@ -1,0 +1,87 @@
+package inspect
+
+import "strings"
+
+// Keyword lists (lower-case ASCII). A keyword matches at a word start;
+// keywords of three letters or fewer must also end at a word boundary
+// ("cc" matches "CC:" but not "accept" or "ccache").
+var (
+	cardKeywords    = newKwSet("card", "visa", "cc", "credit", "debit", "expiry", "exp", "cvv", "cvc", "mastercard", "amex", "pan")
+	ssnKeywords     = newKwSet("ssn", "social security", "ss#", "soc sec", "taxpayer")
+	phoneKeywords   = newKwSet("phone", "tel", "telephone", "mobile", "cell", "call", "fax", "ph", "mob", "contact", "sms", "whatsapp")
+	ninoKeywords    = newKwSet("national insurance", "nino", "ni", "nin")
+	versionKeywords = newKwSet("version", "ver", "v", "revision", "rev", "release", "build", "firmware")
+)
+
+// kwSet is a small fixed keyword matcher: keywords bucketed by their first
+// byte, tried at each word start of a lower-cased window.
+type kwSet struct {
+	byFirst [256][][]byte
+}
+
+func newKwSet(ws ...string) *kwSet {
+	k := &kwSet{}
+	for _, w := range ws {
+		w = strings.ToLower(w)
+		if w == "" {
+			continue
+		}
+		k.byFirst[w[0]] = append(k.byFirst[w[0]], []byte(w))
+	}
+	return k
+}
+
+// keyword reports whether one of kws occurs within the context window
+// before start or after end.
+func (st *state) keyword(kws *kwSet, start, end int) bool {
+	w := st.s.window
+	lo := max(start-w, 0)
+	hi := min(end+w, len(st.text))
+	return kws.match(st.text[lo:start]) || kws.match(st.text[end:hi])
+}
+
+// keywordBefore reports whether one of kws occurs in the 16 bytes before
+// start.
+func (st *state) keywordBefore(kws *kwSet, start int) bool {
+	return kws.match(st.text[max(start-16, 0):start])
+}
+
+// lower maps ASCII upper-case letters to lower case.
+func lower(c byte) byte {
+	if isUpper(c) {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// match reports whether a keyword occurs in buf (compared ASCII
+// case-insensitively) at a word start and, for keywords of three bytes or
+// fewer, at a word end, so that "cc" matches "CC:" but not "accept" or
+// "ccache".
+func (k *kwSet) match(buf []byte) bool {
+	prevAlpha := false
+	for p, c := range buf {
+		alpha := isAlpha(c)
+		if alpha && !prevAlpha {
+		next:
+			for _, kw := range k.byFirst[lower(c)] {
+				e := p + len(kw)
+				if e > len(buf) {
+					continue
+				}
+				for q := 1; q < len(kw); q++ {
+					if lower(buf[p+q]) != kw[q] {
+						continue next
+					}
+				}
+				if len(kw) > 3 || e == len(buf) || !isAlpha(buf[e]) {
+					return true
+				}
+			}
+		}
+		prevAlpha = alpha
+	}
+	return false
+}
+
+func isAlpha(c byte) bool { return class[c]&(cUpper|cLower) != 0 }

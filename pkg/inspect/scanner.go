@@ -1,0 +1,440 @@
+package inspect
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/bits"
+	"regexp"
+	"slices"
+	"strings"
+	"unsafe"
+
+	"github.com/leakline/leakline/pkg/privacy"
+)
+
+// Byte classes (bit set per byte value).
+const (
+	cDigit  = 1 << iota // '0'-'9'
+	cUpper              // 'A'-'Z'
+	cLower              // 'a'-'z'
+	cWord               // letter, digit or '_'
+	cLocal              // common e-mail local-part character: alnum . _ % + -
+	cAtext              // any RFC 5322 atext character, or '.'
+	cDomain             // domain character: alnum . -
+	cHex                // hex digit
+)
+
+var class [256]uint8
+
+func init() {
+	for c := 0; c < 256; c++ {
+		var k uint8
+		switch {
+		case '0' <= c && c <= '9':
+			k |= cDigit | cWord | cLocal | cAtext | cDomain | cHex
+		case 'A' <= c && c <= 'Z':
+			k |= cUpper | cWord | cLocal | cAtext | cDomain
+		case 'a' <= c && c <= 'z':
+			k |= cLower | cWord | cLocal | cAtext | cDomain
+		}
+		if 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+			k |= cHex
+		}
+		switch c {
+		case '_':
+			k |= cWord | cLocal | cAtext
+		case '.', '-':
+			k |= cLocal | cAtext | cDomain
+		case '%', '+':
+			k |= cLocal | cAtext
+		case '!', '#', '$', '&', '\'', '*', '/', '=', '?', '^', '`', '{', '|', '}', '~':
+			k |= cAtext
+		}
+		class[c] = k
+	}
+}
+
+func isDigit(c byte) bool { return c-'0' < 10 }
+func isUpper(c byte) bool { return c-'A' < 26 }
+func isWord(c byte) bool  { return class[c]&cWord != 0 }
+func isAlnum(c byte) bool { return class[c]&(cDigit|cUpper|cLower) != 0 }
+
+// Built-in detector bits.
+const (
+	dEmail = 1 << iota
+	dCard
+	dPhone
+	dSSN
+	dNINO
+	dIBAN
+	dIP
+)
+
+var builtinBits = map[Type]uint16{
+	Email: dEmail, Card: dCard, Phone: dPhone, SSN: dSSN, NINO: dNINO, IBAN: dIBAN, IP: dIP,
+}
+
+// SWAR constants.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// Scanner finds PII in text. It is immutable after New and safe for
+// concurrent use.
+type Scanner struct {
+	tok          *privacy.Tokenizer
+	enabled      uint16
+	numeric      bool // some detector needs digit runs
+	allowDomains []string
+	allowValues  map[string]struct{}
+	custom       []customDetector
+	window       int
+	maxScan      int
+
+	// Trigger bytes, and the SWAR constants of a superset of them: bytes
+	// in [swarLo, swarHi) and bytes equal to swarEq (per-byte broadcast).
+	trig   [256]bool
+	swarLo uint64
+	swarHi uint64
+	swarEq uint64
+}
+
+type customDetector struct {
+	typ      Type
+	re       *regexp.Regexp
+	checksum string
+	keywords *kwSet // nil: none configured
+}
+
+// New builds a Scanner from cfg. tok computes the detections' tokens and
+// must not be nil.
+func New(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
+	if tok == nil {
+		return nil, errors.New("inspect: nil tokenizer")
+	}
+	s := &Scanner{tok: tok, window: cfg.ContextWindow, maxScan: cfg.MaxScanBytes}
+	if s.window == 0 {
+		s.window = DefaultContextWindow
+	}
+	if s.window < 0 || s.window > MaxContextWindow {
+		return nil, fmt.Errorf("inspect: ContextWindow %d out of range [0, %d]", cfg.ContextWindow, MaxContextWindow)
+	}
+	if s.maxScan == 0 {
+		s.maxScan = DefaultMaxScanBytes
+	}
+	if s.maxScan < 0 {
+		return nil, fmt.Errorf("inspect: negative MaxScanBytes %d", cfg.MaxScanBytes)
+	}
+
+	if len(cfg.Custom) > MaxCustomDetectors {
+		return nil, fmt.Errorf("inspect: %d custom detectors, at most %d", len(cfg.Custom), MaxCustomDetectors)
+	}
+	customNames := map[Type]bool{}
+	var customs []customDetector
+	for _, cd := range cfg.Custom {
+		c, err := compileCustom(cd)
+		if err != nil {
+			return nil, err
+		}
+		if customNames[c.typ] {
+			return nil, fmt.Errorf("inspect: duplicate custom detector %q", cd.Name)
+		}
+		customNames[c.typ] = true
+		customs = append(customs, c)
+	}
+
+	if len(cfg.Detectors) == 0 {
+		for _, t := range DefaultDetectors {
+			s.enabled |= builtinBits[t]
+		}
+		s.custom = customs
+	} else {
+		want := map[Type]bool{}
+		for _, t := range cfg.Detectors {
+			if b, ok := builtinBits[t]; ok {
+				s.enabled |= b
+			} else if customNames[t] {
+				want[t] = true
+			} else {
+				return nil, fmt.Errorf("inspect: unknown detector %q", t)
+			}
+		}
+		for _, c := range customs {
+			if want[c.typ] {
+				s.custom = append(s.custom, c)
+			}
+		}
+	}
+
+	for _, d := range cfg.AllowDomains {
+		d = strings.ToLower(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(d), "@")))
+		if d != "" {
+			s.allowDomains = append(s.allowDomains, d)
+		}
+	}
+	if len(cfg.AllowValues) > 0 {
+		s.allowValues = make(map[string]struct{})
+		for _, v := range cfg.AllowValues {
+			for _, k := range allowVariants(v) {
+				s.allowValues[k] = struct{}{}
+			}
+		}
+	}
+
+	// Trigger bytes: digits and the full-width digit lead byte 0xEF for
+	// numeric detectors, '@' for e-mail, ':' for IPv6. The SWAR loop
+	// flags a superset (a byte range plus one byte); the table decides.
+	s.numeric = s.enabled&(dCard|dPhone|dSSN|dNINO|dIBAN|dIP) != 0
+	lo, hi, eq := byte('@'), byte('@'+1), byte('@')
+	if s.numeric {
+		lo, hi, eq = '0', '9'+1, 0xEF
+		if s.enabled&(dEmail|dIP) != 0 {
+			hi = '@' + 1
+		}
+		for c := '0'; c <= '9'; c++ {
+			s.trig[c] = true
+		}
+		s.trig[0xEF] = true
+	}
+	if s.enabled&dEmail != 0 {
+		s.trig['@'] = true
+	}
+	if s.enabled&dIP != 0 {
+		s.trig[':'] = true
+	}
+	s.swarLo = uint64(lo) * ones
+	s.swarHi = uint64(hi) * ones
+	s.swarEq = uint64(eq) * ones
+	return s, nil
+}
+
+// allowVariants returns the forms under which an AllowValues entry is
+// matched against normalized values.
+func allowVariants(v string) []string {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return nil
+	}
+	out := []string{v, strings.ToLower(v)}
+	var compact, digits strings.Builder
+	onlyNumeric := true
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case isDigit(c):
+			digits.WriteByte(c)
+			compact.WriteByte(c)
+		case c == ' ' || c == '-' || c == '.' || c == '(' || c == ')':
+		case c == '+' && i == 0:
+		default:
+			onlyNumeric = false
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			compact.WriteByte(c)
+		}
+	}
+	out = append(out, compact.String())
+	if onlyNumeric && digits.Len() > 0 {
+		out = append(out, digits.String())
+		if v[0] == '+' {
+			out = append(out, "+"+digits.String())
+		}
+	}
+	return out
+}
+
+// Scan appends the detections found in text to dst and returns the
+// extended slice. Inputs longer than Config.MaxScanBytes are scanned up to
+// the cap and truncated is true. Detections are ordered by Start.
+func (s *Scanner) Scan(text []byte, dst []Detection) (out []Detection, truncated bool) {
+	if len(text) > s.maxScan {
+		text = text[:s.maxScan]
+		truncated = true
+	}
+	st := state{s: s, text: text, dst: dst}
+	if s.enabled != 0 {
+		st.scan()
+	}
+	if len(s.custom) > 0 {
+		base := len(dst)
+		st.runCustom()
+		ds := st.dst[base:]
+		slices.SortStableFunc(ds, func(a, b Detection) int { return a.Start - b.Start })
+	}
+	return st.dst, truncated
+}
+
+// ScanString is Scan for a string; the string is not copied.
+func (s *Scanner) ScanString(text string, dst []Detection) ([]Detection, bool) {
+	return s.Scan(unsafe.Slice(unsafe.StringData(text), len(text)), dst)
+}
+
+// state is the per-call scanning state; it lives on the caller's stack.
+type state struct {
+	s     *Scanner
+	text  []byte
+	dst   []Detection
+	floor int // end of the last detection: no new one starts before it
+	r     run
+	norm  [maxLocalLen + 1 + maxDomainLen + 2]byte // normalized value scratch
+}
+
+// scan is the single pass over the input.
+func (st *state) scan() {
+	b := st.text
+	n := len(b)
+	s := st.s
+	lo, hi, eq := s.swarLo, s.swarHi, s.swarEq
+	i := 0
+	for {
+		// SWAR skip, 16 bytes per iteration: flag bytes in [lo, hi) and
+		// bytes equal to eq, a superset of the trigger bytes.
+		for i+16 <= n {
+			x := binary.LittleEndian.Uint64(b[i:])
+			y := binary.LittleEndian.Uint64(b[i+8:])
+			hx, hy := x|highs, y|highs
+			ex, ey := x^eq, y^eq
+			mx := ((hx-lo)&^(hx-hi)&^x | (ex-ones)&^ex) & highs
+			my := ((hy-lo)&^(hy-hi)&^y | (ey-ones)&^ey) & highs
+			if mx|my != 0 {
+				if mx != 0 {
+					i += bits.TrailingZeros64(mx) >> 3
+				} else {
+					i += 8 + bits.TrailingZeros64(my)>>3
+				}
+				break
+			}
+			i += 16
+		}
+		if i+16 > n {
+			for i < n && !s.trig[b[i]] {
+				i++
+			}
+			if i >= n {
+				return
+			}
+		}
+		c := b[i]
+		if !s.trig[c] {
+			i++
+			continue
+		}
+		next := i + 1
+		switch {
+		case isDigit(c):
+			next = st.numericAt(i)
+		case c == '@':
+			next = st.email(i)
+		case c == ':':
+			next = st.ipv6(i)
+		case c == 0xEF:
+			if _, w := digitAt(b, i); w != 0 {
+				next = st.numericAt(i)
+			}
+		}
+		if next <= i {
+			next = i + 1
+		}
+		i = next
+	}
+}
+
+// emit records a detection of typ over text[start:end] whose normalized
+// value is norm. It masks and tokenizes norm; the Masked and Token strings
+// share one allocation.
+func (st *state) emit(typ Type, start, end int, conf Confidence, norm []byte) {
+	if st.s.allowValues != nil {
+		if _, ok := st.s.allowValues[string(norm)]; ok {
+			st.floor = end
+			return
+		}
+	}
+	buf := make([]byte, 0, len(norm)+24+privacy.TokenLen)
+	buf = privacy.AppendMask(buf, string(typ), norm)
+	ml := len(buf)
+	buf = st.s.tok.AppendToken(buf, string(typ), norm)
+	str := unsafe.String(unsafe.SliceData(buf), len(buf))
+	st.dst = append(st.dst, Detection{
+		Type:       typ,
+		Start:      start,
+		End:        end,
+		Confidence: conf,
+		Masked:     str[:ml],
+		Token:      str[ml:],
+	})
+	if end > st.floor {
+		st.floor = end
+	}
+}
+
+// digitAt returns the ASCII digit at b[i] and its width in bytes: 1 for an
+// ASCII digit, 3 for a full-width digit (U+FF10-U+FF19), 0 for no digit.
+func digitAt(b []byte, i int) (byte, int) {
+	c := b[i]
+	if isDigit(c) {
+		return c, 1
+	}
+	if c == 0xEF && i+2 < len(b) && b[i+1] == 0xBC && b[i+2]-0x90 < 10 {
+		return '0' + b[i+2] - 0x90, 3
+	}
+	return 0, 0
+}
+
+// zwAt returns the width of an invisible character at b[i] (U+200B-U+200D,
+// U+2060, U+FEFF, U+00AD soft hyphen), or 0.
+func zwAt(b []byte, i int) int {
+	switch b[i] {
+	case 0xE2:
+		if i+2 < len(b) {
+			if b[i+1] == 0x80 && b[i+2] >= 0x8B && b[i+2] <= 0x8D {
+				return 3
+			}
+			if b[i+1] == 0x81 && b[i+2] == 0xA0 {
+				return 3
+			}
+		}
+	case 0xEF:
+		if i+2 < len(b) && b[i+1] == 0xBB && b[i+2] == 0xBF {
+			return 3
+		}
+	case 0xC2:
+		if i+1 < len(b) && b[i+1] == 0xAD {
+			return 2
+		}
+	}
+	return 0
+}
+
+// skipZW returns the first index at or after i that does not start an
+// invisible character.
+func skipZW(b []byte, i int) int {
+	for i < len(b) && b[i] >= 0x80 {
+		w := zwAt(b, i)
+		if w == 0 {
+			break
+		}
+		i += w
+	}
+	return i
+}
+
+// prevChar returns the index of the byte before i, skipping invisible
+// characters backwards, or -1.
+func prevChar(b []byte, i int) int {
+	for i > 0 {
+		j := i - 1
+		if j >= 2 && zwAt(b, j-2) == 3 {
+			i = j - 2
+			continue
+		}
+		if j >= 1 && b[j] == 0xAD && b[j-1] == 0xC2 {
+			i = j - 1
+			continue
+		}
+		return j
+	}
+	return -1
+}
