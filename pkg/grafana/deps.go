@@ -1,0 +1,3 @@
+package grafana
+
+import _ "github.com/grafana/grafana-plugin-sdk-go/backend"
