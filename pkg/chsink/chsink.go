@@ -22,6 +22,7 @@ import (
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // Config configures a Sink.
@@ -115,6 +116,7 @@ func (s *Sink) handle(ctx context.Context, batch []kafka.Message) error {
 		f, err := decodeFinding(m.Value)
 		if err != nil {
 			dead = append(dead, kafkaio.DeadLetter(m, "bad_finding", err.Error()))
+			metrics.DeadLetters.WithLabelValues("chsink", "bad_finding").Inc()
 			continue
 		}
 		fs = append(fs, f)
@@ -147,6 +149,7 @@ func (s *Sink) insert(ctx context.Context, fs []finding.Finding) error {
 		backoff.WithMaxElapsedTime(0), // wait for ClickHouse as long as it takes
 		backoff.WithNotify(func(err error, next time.Duration) {
 			s.stats.retries.Add(1)
+			metrics.SinkRetries.Inc()
 			s.log.Warn("clickhouse insert failed; retrying", "rows", len(fs), "retry_in", next, "err", err)
 		}),
 	)
@@ -155,6 +158,8 @@ func (s *Sink) insert(ctx context.Context, fs []finding.Finding) error {
 	}
 	s.stats.inserted.Add(uint64(len(fs)))
 	s.stats.batches.Add(1)
+	metrics.SinkBatchRows.Observe(float64(len(fs)))
+	metrics.SinkInsertSeconds.Observe(time.Since(start).Seconds())
 	s.log.Debug("findings stored", "rows", len(fs), "took", time.Since(start))
 	return nil
 }

@@ -39,8 +39,10 @@ type Flags struct {
 	sinkBatch                                  *int
 	sinkFlush                                  *time.Duration
 	logLevel                                   *string
-	getenv                                     Getenv
-	envErrs                                    []error
+	// MetricsAddr is where /metrics, /healthz and /readyz listen.
+	MetricsAddr *string
+	getenv      Getenv
+	envErrs     []error
 }
 
 // Register adds the pipeline's flags to fs, with defaults from getenv.
@@ -74,6 +76,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
 	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.MetricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", ":9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
 	return f
 }
 

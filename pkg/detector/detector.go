@@ -18,6 +18,7 @@ import (
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/metrics"
 	"github.com/leakline/leakline/pkg/privacy"
 )
 
@@ -104,13 +105,16 @@ func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
 	var out, dead []kafka.Message
 	now := d.now().UTC()
 	d.mu.Lock()
+	before := d.engine.Stats()
 	for _, m := range batch {
 		ev, err := event.UnmarshalEvent(m.Value)
 		if err != nil {
 			dead = append(dead, kafkaio.DeadLetter(m, "bad_normalized_event", err.Error()))
+			metrics.DeadLetters.WithLabelValues("detector", "bad_normalized_event").Inc()
 			continue
 		}
 		for _, f := range d.engine.Process(m.Partition, ev, now) {
+			metrics.Findings.WithLabelValues(f.RuleID, f.Severity).Inc()
 			b, err := json.Marshal(f)
 			if err != nil {
 				d.mu.Unlock()
@@ -119,7 +123,10 @@ func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
 			out = append(out, kafka.Message{Key: []byte(f.FindingID), Value: b})
 		}
 	}
+	after := d.engine.Stats()
 	d.mu.Unlock()
+	metrics.LateEvents.Add(float64(after.LateEvents - before.LateEvents))
+	metrics.FutureEvents.Add(float64(after.FutureDated - before.FutureDated))
 	if len(out) > 0 {
 		if err := d.out.Write(ctx, out...); err != nil {
 			return fmt.Errorf("detector: write findings: %w", err)

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // Defaults of ConsumerConfig.
@@ -310,7 +313,16 @@ func (c *Consumer) observe(batch []kafka.Message) {
 			parts = map[int]int64{}
 			c.lag[m.Topic] = parts
 		}
-		parts[m.Partition] = max(m.HighWaterMark-(m.Offset+1), 0)
+		lag := max(m.HighWaterMark-(m.Offset+1), 0)
+		parts[m.Partition] = lag
+		metrics.Lag.WithLabelValues(c.cfg.GroupID, m.Topic, strconv.Itoa(m.Partition)).Set(float64(lag))
+	}
+	if n := len(batch); n > 0 {
+		last := batch[n-1]
+		metrics.Consumed.WithLabelValues(c.cfg.GroupID, last.Topic).Add(float64(n))
+		if !last.Time.IsZero() {
+			metrics.LagSeconds.WithLabelValues(c.cfg.GroupID, last.Topic).Set(time.Since(last.Time).Seconds())
+		}
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // writerBatchSize is the most messages one produce request carries for one
@@ -107,6 +109,7 @@ func (w *Writer) Write(ctx context.Context, msgs ...kafka.Message) error {
 		}
 		return fmt.Errorf("kafkaio: write %d messages to %s: %w", len(msgs), w.topic, err)
 	}
+	metrics.Produced.WithLabelValues(w.topic).Add(float64(len(msgs)))
 	return nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // Config configures a Normalizer.
@@ -114,17 +115,21 @@ func (n *Normalizer) handle(ctx context.Context, batch []kafka.Message) error {
 		n.stats.consumed.Add(1)
 		ev, err := n.decode(m, now)
 		if err != nil {
-			dead = append(dead, kafkaio.DeadLetter(m, reason(err), err.Error()))
+			r := reason(err)
+			dead = append(dead, kafkaio.DeadLetter(m, r, err.Error()))
+			metrics.DeadLetters.WithLabelValues("normalizer", r).Inc()
 			continue
 		}
 		if _, dup := batchSeen[ev.EventID]; dup || n.seen.has(ev.EventID) {
 			n.stats.duplicates.Add(1)
+			metrics.Duplicates.Inc()
 			continue
 		}
 		batchSeen[ev.EventID] = struct{}{}
 		b, err := event.MarshalEvent(ev)
 		if err != nil {
 			dead = append(dead, kafkaio.DeadLetter(m, "marshal", err.Error()))
+			metrics.DeadLetters.WithLabelValues("normalizer", "marshal").Inc()
 			continue
 		}
 		out = append(out, kafka.Message{Key: []byte(ev.Actor.UID), Value: b})

@@ -118,6 +118,9 @@ func TestEndToEndInsiderDay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	if err := p.Ready(ctx); err != nil {
+		t.Fatalf("running pipeline not ready: %v", err)
+	}
 	day := scenario.DemoDay(7, time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC))
 	if err := demo.Replay(ctx, cfg.Kafka, cfg.Topics, day.Events, cfg.Engine.AllowedLateness, demo.NormalizerSettled(p.Normalizer)); err != nil {
 		t.Fatal(err)
@@ -356,4 +359,35 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestReadyFollowsTheBroker: readiness is true while the broker answers and
+// false once it is gone.
+func TestReadyFollowsTheBroker(t *testing.T) {
+	broker := testenv.Kafka(t, nil)
+	cfg := pipeline.Config{
+		Kafka:   kafkaio.Config{Brokers: broker.Addrs(), ClientID: "ready"},
+		Topics:  kafkaio.DefaultTopics(),
+		Engine:  detect.DefaultConfig(),
+		HMACKey: testKey,
+		Stages:  []string{pipeline.StageDetector},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := kafkaio.EnsureTopics(ctx, cfg.Kafka, 1, cfg.Topics.All()...); err != nil {
+		t.Fatal(err)
+	}
+	p, err := pipeline.New(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Ready(ctx); err != nil {
+		t.Fatalf("not ready with the broker up: %v", err)
+	}
+	broker.Close()
+	rctx, rcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer rcancel()
+	if err := p.Ready(rctx); err == nil {
+		t.Fatal("ready with the broker gone")
+	}
 }

@@ -49,6 +49,7 @@ type Pipeline struct {
 	Detector   *detector.Detector
 	Sink       *chsink.Sink
 	store      *chstore.Store
+	cfg        Config
 }
 
 func (c Config) runs(stage string) bool {
@@ -85,7 +86,7 @@ func Prepare(ctx context.Context, cfg Config) error {
 
 // New builds the configured stages.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
-	p := &Pipeline{}
+	p := &Pipeline{cfg: cfg}
 	var err error
 	if cfg.runs(StageNormalizer) {
 		if p.Normalizer, err = normalizer.New(normalizer.Config{Kafka: cfg.Kafka, Topics: cfg.Topics, Limits: cfg.Limits}, log.With("stage", StageNormalizer)); err != nil {
@@ -109,6 +110,30 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
 		}
 	}
 	return p, nil
+}
+
+// Ready reports whether the pipeline can work: the broker answers with the
+// topics of the stages that run, and ClickHouse answers if the sink runs.
+func (p *Pipeline) Ready(ctx context.Context) error {
+	var topics []string
+	if p.Normalizer != nil {
+		topics = append(topics, p.cfg.Topics.CRMAccess, p.cfg.Topics.Outbound, p.cfg.Topics.Events)
+	}
+	if p.Detector != nil {
+		topics = append(topics, p.cfg.Topics.Events, p.cfg.Topics.Findings)
+	}
+	if p.Sink != nil {
+		topics = append(topics, p.cfg.Topics.Findings)
+	}
+	if err := kafkaio.Ping(ctx, p.cfg.Kafka, topics...); err != nil {
+		return err
+	}
+	if p.store != nil {
+		if err := p.store.Conn().Ping(ctx); err != nil {
+			return fmt.Errorf("clickhouse: %w", err)
+		}
+	}
+	return nil
 }
 
 // Run runs every built stage until ctx ends or one fails; then it stops the

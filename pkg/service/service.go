@@ -48,6 +48,11 @@ func Main(stage string, args []string) int {
 		log.Error("start failed", "err", err)
 		return 1
 	}
+	go func() {
+		if err := Serve(ctx, *flags.MetricsAddr, p.Ready, log); err != nil {
+			log.Error("observability endpoint failed", "err", err)
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
 	select {
