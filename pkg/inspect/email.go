@@ -7,13 +7,15 @@ const (
 	maxLabelLen  = 63
 )
 
-// notTLD are file extensions that follow '@' in file names ("logo@2x.png")
-// and are not top-level domains.
-var notTLD = map[string]bool{
-	"png": true, "jpg": true, "jpeg": true, "gif": true, "svg": true, "webp": true,
-	"bmp": true, "ico": true, "tif": true, "tiff": true, "css": true, "js": true,
-	"json": true, "html": true, "htm": true, "php": true, "asp": true, "aspx": true,
-	"txt": true, "xml": true, "pdf": true, "jsp": true, "cgi": true,
+// notTLD reports file extensions that follow '@' in file names
+// ("logo@2x.png") and are not top-level domains; ext is lower case.
+func notTLD(ext []byte) bool {
+	switch string(ext) {
+	case "png", "jpg", "jpeg", "gif", "svg", "webp", "bmp", "ico", "tif", "tiff", "css", "js",
+		"json", "html", "htm", "php", "asp", "aspx", "txt", "xml", "pdf", "jsp", "cgi":
+		return true
+	}
+	return false
 }
 
 // email handles an '@' at position at: it expands left over local-part
@@ -130,7 +132,7 @@ func validDomain(d []byte) bool {
 		for k, c := range tld {
 			lower[k] = c | 0x20
 		}
-		if notTLD[string(lower[:len(tld)])] {
+		if notTLD(lower[:len(tld)]) {
 			return false
 		}
 	}

@@ -32,7 +32,10 @@ func FuzzScan(f *testing.F) {
 		if trunc != (len(in) > 4096) {
 			t.Fatalf("truncated = %v for length %d", trunc, len(in))
 		}
-		for _, d := range ds {
+		for i, d := range ds {
+			if i > 0 && d.Start < ds[i-1].Start {
+				t.Fatalf("detections not ordered by Start: %d after %d", d.Start, ds[i-1].Start)
+			}
 			if d.Start < 0 || d.Start >= d.End || d.End > limit {
 				t.Fatalf("detection %s %d..%d outside [0,%d)", d.Type, d.Start, d.End, limit)
 			}

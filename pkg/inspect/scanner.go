@@ -279,6 +279,7 @@ type state struct {
 	dst   []Detection
 	floor int // end of the last detection: no new one starts before it
 	r     run
+	cache tokenCache
 	norm  [maxLocalLen + 1 + maxDomainLen + 2]byte // normalized value scratch
 }
 
@@ -288,6 +289,7 @@ func (st *state) scan() {
 	n := len(b)
 	s := st.s
 	lo, hi, eq := s.swarLo, s.swarHi, s.swarEq
+	numeric := s.numeric
 	i := 0
 	for {
 		// SWAR skip, 16 bytes per iteration: flag bytes in [lo, hi) and
@@ -318,14 +320,16 @@ func (st *state) scan() {
 			}
 		}
 		c := b[i]
+		if isDigit(c) && numeric {
+			i = st.numericAt(i) // always > i
+			continue
+		}
 		if !s.trig[c] {
 			i++
 			continue
 		}
 		next := i + 1
 		switch {
-		case isDigit(c):
-			next = st.numericAt(i)
 		case c == '@':
 			next = st.email(i)
 		case c == ':':
@@ -352,21 +356,87 @@ func (st *state) emit(typ Type, start, end int, conf Confidence, norm []byte) {
 			return
 		}
 	}
-	buf := make([]byte, 0, len(norm)+24+privacy.TokenLen)
-	buf = privacy.AppendMask(buf, string(typ), norm)
-	ml := len(buf)
-	buf = st.s.tok.AppendToken(buf, string(typ), norm)
-	str := unsafe.String(unsafe.SliceData(buf), len(buf))
+	masked, token, ok := st.cached(typ, norm)
+	if !ok {
+		buf := make([]byte, 0, len(norm)+24+privacy.TokenLen)
+		buf = privacy.AppendMask(buf, string(typ), norm)
+		ml := len(buf)
+		buf = st.s.tok.AppendToken(buf, string(typ), norm)
+		str := unsafe.String(unsafe.SliceData(buf), len(buf))
+		masked, token = str[:ml], str[ml:]
+		st.remember(typ, norm, masked, token)
+	}
 	st.dst = append(st.dst, Detection{
 		Type:       typ,
 		Start:      start,
 		End:        end,
 		Confidence: conf,
-		Masked:     str[:ml],
-		Token:      str[ml:],
+		Masked:     masked,
+		Token:      token,
 	})
 	if end > st.floor {
 		st.floor = end
+	}
+}
+
+// Values often repeat within one input (an address in From, To and
+// Return-Path). A small per-call cache of recent (type, normalized value)
+// pairs saves the HMAC and the allocation of a repeat. The normalized
+// copies live on the caller's stack and die with the call.
+const (
+	cacheSlots = 16
+	cacheArena = 1024
+)
+
+type cacheEntry struct {
+	key           uint32 // length and last two bytes: a cheap first filter
+	off           uint16
+	typ           Type
+	masked, token string
+}
+
+func cacheKey(norm []byte) uint32 {
+	k := uint32(len(norm)) << 16
+	if len(norm) >= 2 {
+		k |= uint32(norm[len(norm)-2])<<8 | uint32(norm[len(norm)-1])
+	}
+	return k
+}
+
+type tokenCache struct {
+	entries [cacheSlots]cacheEntry
+	used    int // entries filled
+	next    int // next entry to replace
+	arena   [cacheArena]byte
+	arenaN  int
+}
+
+func (st *state) cached(typ Type, norm []byte) (string, string, bool) {
+	c := &st.cache
+	key := cacheKey(norm)
+	for k := 0; k < c.used; k++ {
+		e := &c.entries[k]
+		if e.key == key && e.typ == typ && string(c.arena[e.off:int(e.off)+len(norm)]) == string(norm) {
+			return e.masked, e.token, true
+		}
+	}
+	return "", "", false
+}
+
+func (st *state) remember(typ Type, norm []byte, masked, token string) {
+	c := &st.cache
+	if len(norm) > cacheArena/4 {
+		return
+	}
+	if c.arenaN+len(norm) > cacheArena {
+		c.used, c.next, c.arenaN = 0, 0, 0
+	}
+	e := &c.entries[c.next]
+	e.key, e.off, e.typ, e.masked, e.token = cacheKey(norm), uint16(c.arenaN), typ, masked, token
+	c.arenaN += copy(c.arena[c.arenaN:], norm)
+	c.next = (c.next + 1) % cacheSlots
+	if c.used < cacheSlots {
+		c.used++
 	}
 }
 

@@ -132,7 +132,9 @@ func (n *Normalizer) handle(ctx context.Context, batch []kafka.Message) error {
 			metrics.DeadLetters.WithLabelValues("normalizer", "marshal").Inc()
 			continue
 		}
-		out = append(out, kafka.Message{Key: []byte(ev.Actor.UID), Value: b})
+		// The message timestamp is the event time, so a partition can be
+		// re-read from an event time (state rebuild, backtests).
+		out = append(out, kafka.Message{Key: []byte(ev.Actor.UID), Value: b, Time: ev.Time})
 		ids = append(ids, ev.EventID)
 	}
 	if len(out) > 0 {
