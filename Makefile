@@ -6,12 +6,12 @@ PKGS    ?= ./...
 # Go test flags; CI runs the same target with CI=true so missing servers fail.
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: demo test deps vet fmt-check compose-check build bench
+.PHONY: demo test deps vet fmt-check compose-check frontend-test plugin build bench
 
 demo: deps
 	$(GO) run ./services/leakline demo
 
-test: deps vet fmt-check compose-check
+test: deps vet fmt-check compose-check frontend-test
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 # Install the servers the demo and the tests need when they are missing.
@@ -34,3 +34,13 @@ bench:
 # The production compose file must stay valid (no engine runs here; this only parses it).
 compose-check:
 	docker-compose -f docker-compose.yml config -q
+
+# The Grafana datasource's frontend: typecheck, unit tests, build into dist/.
+frontend-test:
+	cd pkg/grafana/plugin && npm ci --no-audit --no-fund --loglevel=error && npm run ci
+
+# The plugin directory Grafana loads: dist/ (frontend + plugin.json) plus the
+# backend binary for linux/amd64.
+plugin: frontend-test
+	cp pkg/grafana/plugin/plugin.json pkg/grafana/plugin/dist/
+	CGO_ENABLED=0 $(GO) build -o pkg/grafana/plugin/dist/gpx_leakline_findings_linux_amd64 ./services/grafana-plugin

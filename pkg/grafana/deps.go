@@ -1,3 +1,0 @@
-package grafana
-
-import _ "github.com/grafana/grafana-plugin-sdk-go/backend"
