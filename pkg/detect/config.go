@@ -134,4 +134,20 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Horizon is how much event time before a point in a partition the engine's
+// state at that point depends on: the longest window plus cool-downs plus
+// the allowed lateness. Rebuilding state re-reads this much.
+func (c Config) Horizon() time.Duration {
+	return c.AllowedLateness + max(c.BulkRead.Window+c.BulkRead.CoolDown, c.Content.CoolDown)
+}
+
 var errNoScanner = errors.New("detect: a content scanner is required")
+
+// Add sums two snapshots of counters.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Events: s.Events + o.Events, LateEvents: s.LateEvents + o.LateEvents,
+		FutureDated: s.FutureDated + o.FutureDated, Findings: s.Findings + o.Findings,
+		Actors: s.Actors + o.Actors,
+	}
+}

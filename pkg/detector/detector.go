@@ -1,6 +1,15 @@
 // Package detector owns the detection stage: it consumes normalized events
-// from dlp.events, runs them through the detection engine and publishes the
-// findings to dlp.findings keyed by finding id.
+// from dlp.events, runs each assigned partition through its own detection
+// engine and publishes the findings to dlp.findings keyed by finding id.
+//
+// Window state survives restarts and rebalances: when a partition is
+// assigned, its engine is rebuilt by re-reading the partition from the
+// timestamp of the last committed message minus the engine's horizon up to
+// the committed offset, with emission suppressed (those findings were
+// published before the commit). Processing depends on event time only, so
+// the rebuilt state equals the state of an uninterrupted run, and findings
+// are idempotent (deterministic ids), so a redelivered batch republishes the
+// same findings.
 package detector
 
 import (
@@ -32,17 +41,24 @@ type Config struct {
 	// HMACKey keys the tokens of matched values. It comes from a secret,
 	// never from a config file.
 	HMACKey []byte
+	// Consumer tunes the group consumer (timeouts, batch size); Kafka,
+	// GroupID and Topics are set from the fields above.
+	Consumer kafkaio.ConsumerConfig
 }
 
 // Detector runs the stage.
 type Detector struct {
-	cfg    Config
-	log    *slog.Logger
-	engine *detect.Engine
-	mu     sync.Mutex // guards engine stats reads against the Run goroutine
-	out    *kafkaio.Writer
-	dead   *kafkaio.Writer
-	now    func() time.Time
+	cfg     Config
+	log     *slog.Logger
+	scanner *inspect.Scanner
+	out     *kafkaio.Writer
+	dead    *kafkaio.Writer
+	now     func() time.Time
+
+	mu      sync.Mutex
+	engines map[int]*detect.Engine // by partition, while assigned
+	retired detect.Stats           // counters of engines of revoked partitions
+	gc      *kafkaio.GroupConsumer
 }
 
 // New builds a Detector; Run starts it.
@@ -61,51 +77,123 @@ func New(cfg Config, log *slog.Logger) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detector: %w", err)
 	}
-	eng, err := detect.New(cfg.Engine, sc)
-	if err != nil {
+	if _, err := detect.New(cfg.Engine, sc); err != nil { // validate once, up front
 		return nil, err
 	}
-	return &Detector{cfg: cfg, log: log, engine: eng, now: time.Now}, nil
+	return &Detector{cfg: cfg, log: log, scanner: sc, now: time.Now, engines: make(map[int]*detect.Engine)}, nil
 }
 
-// Stats returns the engine's counters.
+// Stats returns the counters of every engine this detector ran.
 func (d *Detector) Stats() detect.Stats {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.engine.Stats()
+	s := d.retired
+	for _, e := range d.engines {
+		s = s.Add(e.Stats())
+	}
+	return s
+}
+
+// Assigned lists the partitions this detector holds now.
+func (d *Detector) Assigned() []kafkaio.Assignment {
+	d.mu.Lock()
+	gc := d.gc
+	d.mu.Unlock()
+	if gc == nil {
+		return nil
+	}
+	return gc.Assigned()
 }
 
 // Run consumes dlp.events until ctx ends. A batch's offsets are committed
 // only after its findings were acknowledged by the broker.
 func (d *Detector) Run(ctx context.Context) error {
-	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
-		Config:  d.cfg.Kafka,
-		GroupID: d.cfg.GroupID,
-		Topics:  []string{d.cfg.Topics.Events},
-	})
+	cc := d.cfg.Consumer
+	cc.Config, cc.GroupID, cc.Topics = d.cfg.Kafka, d.cfg.GroupID, []string{d.cfg.Topics.Events}
+	gc, err := kafkaio.NewGroupConsumer(cc)
 	if err != nil {
 		return fmt.Errorf("detector: %w", err)
 	}
+	d.mu.Lock()
+	d.gc = gc
+	d.mu.Unlock()
 	d.out = kafkaio.NewWriter(d.cfg.Kafka, d.cfg.Topics.Findings)
 	d.dead = kafkaio.NewWriter(d.cfg.Kafka, d.cfg.Topics.DeadLetter)
 	defer func() {
-		_ = cons.Close()
+		_ = gc.Close()
 		_ = d.out.Close()
 		_ = d.dead.Close()
 	}()
-	d.log.Info("detector started", "topic", d.cfg.Topics.Events, "group", d.cfg.GroupID, "pack", d.cfg.Engine.PackVersion)
-	err = cons.Run(ctx, d.handle)
-	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+	d.log.Info("detector started", "topic", d.cfg.Topics.Events, "group", d.cfg.GroupID, "horizon", d.cfg.Engine.Horizon())
+	err = gc.Run(ctx, d.assign)
+	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, kafkaio.ErrClosed)) {
 		return nil
 	}
 	return err
 }
 
-func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
+// assign builds the engine of a newly assigned partition, rebuilding its
+// state from the partition itself.
+func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.PartitionWorker, error) {
+	eng, err := detect.New(d.cfg.Engine, d.scanner)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	replayed := 0
+	if a.Committed > 0 {
+		last, err := kafkaio.MessageAt(ctx, d.cfg.Kafka, a.Topic, a.Partition, a.Committed-1)
+		switch {
+		case errors.Is(err, kafkaio.ErrNoMessage):
+			// Deleted by retention: nothing before the log start to rebuild from.
+		case err != nil:
+			return nil, fmt.Errorf("detector: partition %d: last committed message: %w", a.Partition, err)
+		default:
+			now := d.now()
+			from := last.Time.Add(-d.cfg.Engine.Horizon())
+			err := kafkaio.ReplayRange(ctx, d.cfg.Kafka, a.Topic, a.Partition, from, a.Committed, func(m kafka.Message) error {
+				if ev, err := event.UnmarshalEvent(m.Value); err == nil {
+					eng.Process(m.Partition, ev, now) // findings were published before the commit
+					replayed++
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("detector: partition %d: rebuild state: %w", a.Partition, err)
+			}
+		}
+	}
+	d.mu.Lock()
+	d.engines[a.Partition] = eng
+	d.mu.Unlock()
+	d.log.Info("partition assigned", "partition", a.Partition, "committed", a.Committed, "replayed", replayed, "took", time.Since(start))
+	return &worker{d: d, partition: a.Partition, engine: eng}, nil
+}
+
+// worker processes one assigned partition.
+type worker struct {
+	d         *Detector
+	partition int
+	engine    *detect.Engine
+}
+
+func (w *worker) Close() error {
+	d := w.d
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.engines[w.partition] == w.engine {
+		delete(d.engines, w.partition)
+		d.retired = d.retired.Add(w.engine.Stats())
+	}
+	return nil
+}
+
+func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
+	d := w.d
 	var out, dead []kafka.Message
 	now := d.now().UTC()
 	d.mu.Lock()
-	before := d.engine.Stats()
+	before := w.engine.Stats()
 	for _, m := range batch {
 		ev, err := event.UnmarshalEvent(m.Value)
 		if err != nil {
@@ -113,7 +201,7 @@ func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
 			metrics.DeadLetters.WithLabelValues("detector", "bad_normalized_event").Inc()
 			continue
 		}
-		for _, f := range d.engine.Process(m.Partition, ev, now) {
+		for _, f := range w.engine.Process(m.Partition, ev, now) {
 			metrics.Findings.WithLabelValues(f.RuleID, f.Severity).Inc()
 			b, err := json.Marshal(f)
 			if err != nil {
@@ -123,7 +211,7 @@ func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
 			out = append(out, kafka.Message{Key: []byte(f.FindingID), Value: b})
 		}
 	}
-	after := d.engine.Stats()
+	after := w.engine.Stats()
 	d.mu.Unlock()
 	metrics.LateEvents.Add(float64(after.LateEvents - before.LateEvents))
 	metrics.FutureEvents.Add(float64(after.FutureDated - before.FutureDated))
@@ -131,7 +219,7 @@ func (d *Detector) handle(ctx context.Context, batch []kafka.Message) error {
 		if err := d.out.Write(ctx, out...); err != nil {
 			return fmt.Errorf("detector: write findings: %w", err)
 		}
-		d.log.Info("findings emitted", "count", len(out))
+		d.log.Debug("findings emitted", "partition", w.partition, "count", len(out))
 	}
 	if len(dead) > 0 {
 		if err := d.dead.Write(ctx, dead...); err != nil {

@@ -129,7 +129,7 @@ func (st *state) customMatch(cd *customDetector, start, end int) {
 	conf := Medium
 	if cd.keywords != nil {
 		conf = Low
-		if st.keyword(cd.keywords, start, end) {
+		if st.forceCustom == cd.typ || st.keyword(cd.keywords, start, end) {
 			conf = High
 		}
 	}

@@ -26,9 +26,19 @@ func (st *state) email(at int) int {
 	n := len(b)
 
 	// Domain: labels of letters, digits and hyphens separated by dots.
+	if st.s.forceWide {
+		return st.emailWide(at, at+1)
+	}
 	j := at + 1
 	for j < n && class[b[j]]&cDomain != 0 {
 		j++
+	}
+	if j < n && b[j] >= 0x80 {
+		if _, w := charAt(b, j); w > 0 {
+			// An invisible character or a full-width form inside the
+			// domain: the slower path reads through them.
+			return st.emailWide(at, at+1)
+		}
 	}
 	if j-at-1 > maxDomainLen+1 {
 		return j
@@ -63,6 +73,11 @@ func (st *state) email(at int) int {
 			if at-i > maxLocalLen {
 				return dEnd
 			}
+		}
+	}
+	if i > floor && b[i-1] >= 0x80 {
+		if _, w := charBefore(b, i); w > 0 {
+			return st.emailWide(at, at+1)
 		}
 	}
 	// A local part neither starts nor ends with a dot and has no "..":

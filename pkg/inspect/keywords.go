@@ -6,10 +6,10 @@ import "strings"
 // keywords of three letters or fewer must also end at a word boundary
 // ("cc" matches "CC:" but not "accept" or "ccache").
 var (
-	cardKeywords    = newKwSet("card", "visa", "cc", "credit", "debit", "expiry", "exp", "cvv", "cvc", "mastercard", "amex", "pan")
-	ssnKeywords     = newKwSet("ssn", "social security", "ss#", "soc sec", "taxpayer")
-	phoneKeywords   = newKwSet("phone", "tel", "telephone", "mobile", "cell", "call", "fax", "ph", "mob", "contact", "sms", "whatsapp")
-	ninoKeywords    = newKwSet("national insurance", "nino", "ni", "nin")
+	cardKeywords    = newKwSet("card", "visa", "cc", "credit", "debit", "expiry", "exp", "cvv", "cvc", "mastercard", "amex", "pan").forDetector(dCard)
+	ssnKeywords     = newKwSet("ssn", "social security", "ss#", "soc sec", "taxpayer").forDetector(dSSN)
+	phoneKeywords   = newKwSet("phone", "tel", "telephone", "mobile", "cell", "call", "fax", "ph", "mob", "contact", "sms", "whatsapp").forDetector(dPhone)
+	ninoKeywords    = newKwSet("national insurance", "nino", "ni", "nin").forDetector(dNINO)
 	versionKeywords = newKwSet("version", "ver", "v", "revision", "rev", "release", "build", "firmware")
 )
 
@@ -17,6 +17,18 @@ var (
 // byte, tried at each word start of a lower-cased window.
 type kwSet struct {
 	byFirst [256][][]byte
+	// first marks the bytes (both cases) that start a keyword.
+	first [256]bool
+	// bit is the detector whose context keywords these are (0: none). A
+	// scan that forces a detector's keywords (a CSV column headed "phone",
+	// a value normalized on its own) treats them as present.
+	bit uint16
+}
+
+// forDetector records the detector bit the set belongs to and returns k.
+func (k *kwSet) forDetector(bit uint16) *kwSet {
+	k.bit = bit
+	return k
 }
 
 func newKwSet(ws ...string) *kwSet {
@@ -27,6 +39,10 @@ func newKwSet(ws ...string) *kwSet {
 			continue
 		}
 		k.byFirst[w[0]] = append(k.byFirst[w[0]], []byte(w))
+		k.first[w[0]] = true
+		if 'a' <= w[0] && w[0] <= 'z' {
+			k.first[w[0]-'a'+'A'] = true
+		}
 	}
 	return k
 }
@@ -34,6 +50,9 @@ func newKwSet(ws ...string) *kwSet {
 // keyword reports whether one of kws occurs within the context window
 // before start or after end.
 func (st *state) keyword(kws *kwSet, start, end int) bool {
+	if st.kwForce&kws.bit != 0 {
+		return true
+	}
 	w := st.s.window
 	lo := max(start-w, 0)
 	hi := min(end+w, len(st.text))
@@ -59,27 +78,28 @@ func lower(c byte) byte {
 // fewer, at a word end, so that "cc" matches "CC:" but not "accept" or
 // "ccache".
 func (k *kwSet) match(buf []byte) bool {
-	prevAlpha := false
-	for p, c := range buf {
-		alpha := isAlpha(c)
-		if alpha && !prevAlpha {
-		next:
-			for _, kw := range k.byFirst[lower(c)] {
-				e := p + len(kw)
-				if e > len(buf) {
-					continue
-				}
-				for q := 1; q < len(kw); q++ {
-					if lower(buf[p+q]) != kw[q] {
-						continue next
-					}
-				}
-				if len(kw) > 3 || e == len(buf) || !isAlpha(buf[e]) {
-					return true
+	for p := 0; p < len(buf); p++ {
+		c := buf[p]
+		// Most bytes neither start a keyword nor a word: one table load
+		// rejects them.
+		if !k.first[c] || (p > 0 && isAlpha(buf[p-1])) {
+			continue
+		}
+	next:
+		for _, kw := range k.byFirst[lower(c)] {
+			e := p + len(kw)
+			if e > len(buf) {
+				continue
+			}
+			for q := 1; q < len(kw); q++ {
+				if lower(buf[p+q]) != kw[q] {
+					continue next
 				}
 			}
+			if len(kw) > 3 || e == len(buf) || !isAlpha(buf[e]) {
+				return true
+			}
 		}
-		prevAlpha = alpha
 	}
 	return false
 }

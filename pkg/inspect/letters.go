@@ -8,26 +8,41 @@ import "strings"
 
 // lettersPrefixed handles a digit run at i preceded by two upper-case
 // letters ("DE89...", "AB123456C") or two letters and a space ("ES 58...",
-// "AB 12 34 56 C"). It returns where scanning resumes, or 0.
+// "AB 12 34 56 C"). Letters may be full-width and invisible characters may
+// sit between them and the digits. It returns where scanning resumes, or 0.
 func (st *state) lettersPrefixed(i int) int {
 	b := st.text
-	l := -1
+	var c1, c2 byte
+	l, after := -1, 0
 	switch {
-	case isUpper(b[i-1]) && isUpper(b[i-2]):
-		l = i - 2
+	case i >= 2 && isUpper(b[i-1]) && isUpper(b[i-2]):
+		c1, c2, l, after = b[i-2], b[i-1], i-2, i
 	case i >= 3 && b[i-1] == ' ' && isUpper(b[i-2]) && isUpper(b[i-3]):
-		l = i - 3
+		c1, c2, l, after = b[i-3], b[i-2], i-3, i-1
+	default:
+		// The slow path: full-width letters, invisible characters.
+		k := skipZWBack(b, i)
+		c, s2 := upperEnding(b, k)
+		if s2 < 0 && k > 0 && b[k-1] == ' ' {
+			k = skipZWBack(b, k-1)
+			c, s2 = upperEnding(b, k)
+		}
+		if s2 < 0 {
+			return 0
+		}
+		c2, after = c, k
+		c1, l = upperEnding(b, skipZWBack(b, s2))
 	}
-	if l < 0 || l < st.floor || (l > 0 && isWord(b[l-1])) {
+	if l < 0 || l < st.floor || wordEnding(b, l) {
 		return 0
 	}
 	if st.s.enabled&dIBAN != 0 {
-		if e := st.iban(l); e > 0 {
+		if e := st.iban(l, c1, c2, after); e > 0 {
 			return e
 		}
 	}
 	if st.s.enabled&dNINO != 0 {
-		if e := st.nino(l); e > 0 {
+		if e := st.nino(l, c1, c2, after); e > 0 {
 			return e
 		}
 	}
@@ -97,19 +112,20 @@ func init() {
 	}
 }
 
-// iban validates an IBAN starting at l (two country letters): the
-// country's length, BBAN structure and the ISO 7064 mod-97 check (plus the
-// Spanish national check digits). Groups may be separated by single
-// spaces, dashes or dots anywhere. IBANs are reported High.
-func (st *state) iban(l int) int {
+// iban validates an IBAN whose country letters c1 c2 start at l and end at
+// k: the country's length, BBAN structure and the ISO 7064 mod-97 check
+// (plus the Spanish national check digits). Groups may be separated by
+// single spaces, dashes or dots anywhere; invisible characters are skipped
+// and full-width letters and digits read as ASCII. IBANs are reported
+// High.
+func (st *state) iban(l int, c1, c2 byte, k int) int {
 	b := st.text
 	n := len(b)
-	spec := ibanSpecs[int(b[l]-'A')*26+int(b[l+1]-'A')]
+	spec := ibanSpecs[int(c1-'A')*26+int(c2-'A')]
 	if spec == nil {
 		return 0
 	}
-	buf := append(st.norm[:0], b[l], b[l+1])
-	k := l + 2
+	buf := append(st.norm[:0], c1, c2)
 	prevAlnum := true
 	for len(buf) < spec.length && k < n {
 		c := b[k]
@@ -122,18 +138,20 @@ func (st *state) iban(l int) int {
 			prevAlnum = true
 			continue
 		}
-		if d, w := digitAt(b, k); w > 0 {
-			buf = append(buf, d)
-			k += w
-			prevAlnum = true
-			continue
-		}
-		if z := zwAt(b, k); z > 0 {
-			k += z
-			continue
+		if c >= 0x80 {
+			if a, w := alnumAt(b, k); w > 0 {
+				buf = append(buf, a)
+				k += w
+				prevAlnum = true
+				continue
+			}
+			if z := zwAt(b, k); z > 0 {
+				k += z
+				continue
+			}
 		}
 		if prevAlnum && (c == ' ' || c == '-' || c == '.') && k+1 < n {
-			if _, w := digitAt(b, k+1); w > 0 || isAlnum(b[k+1]) {
+			if _, w := alnumAt(b, k+1); w > 0 {
 				k++
 				prevAlnum = false
 				continue
@@ -145,7 +163,7 @@ func (st *state) iban(l int) int {
 		return 0
 	}
 	if k < n {
-		if _, w := digitAt(b, k); w > 0 || isWord(b[k]) {
+		if _, w := alnumAt(b, k); w > 0 || isWord(b[k]) {
 			return 0
 		}
 	}
@@ -233,48 +251,65 @@ func spanishCCC(bban []byte) bool {
 
 // ---- UK National Insurance number ----
 
-// nino validates a UK National Insurance number starting at l: two prefix
-// letters (first not D F I Q U V, second not D F I O Q U V, not BG GB KN NK
-// NT TN ZZ), six digits (optionally in spaced pairs) and a suffix A-D.
-// Medium; High with a keyword.
-func (st *state) nino(l int) int {
+// nino validates a UK National Insurance number whose prefix letters c1 c2
+// start at l and end at k: first letter not D F I Q U V, second not D F I O
+// Q U V, not BG GB KN NK NT TN ZZ; six digits (optionally in spaced
+// pairs); a suffix A-D. Invisible characters are skipped and full-width
+// forms read as ASCII. Medium; High with a keyword.
+func (st *state) nino(l int, p1, p2 byte, k int) int {
 	b := st.text
 	n := len(b)
-	p1, p2 := b[l], b[l+1]
 	if strings.IndexByte("DFIQUV", p1) >= 0 || strings.IndexByte("DFIOQUV", p2) >= 0 {
 		return 0
 	}
-	switch string(b[l : l+2]) {
+	switch string([]byte{p1, p2}) {
 	case "BG", "GB", "KN", "NK", "NT", "TN", "ZZ":
 		return 0
 	}
 	norm := append(st.norm[:0], p1, p2)
-	k := l + 2
-	if k < n && b[k] == ' ' {
-		k++
+	space := func() {
+		k = skipZW(b, k)
+		if k < n && b[k] == ' ' {
+			k = skipZW(b, k+1)
+		}
 	}
+	space()
 	for pair := 0; pair < 3; pair++ {
-		if pair > 0 && k < n && b[k] == ' ' {
-			k++
+		if pair > 0 {
+			space()
 		}
 		for x := 0; x < 2; x++ {
-			if k >= n || !isDigit(b[k]) {
+			if x > 0 {
+				k = skipZW(b, k)
+			}
+			if k >= n {
 				return 0
 			}
-			norm = append(norm, b[k])
-			k++
+			d, w := digitAt(b, k)
+			if w == 0 {
+				return 0
+			}
+			norm = append(norm, d)
+			k += w
 		}
 	}
-	if k < n && b[k] == ' ' {
-		k++
-	}
-	if k >= n || b[k] < 'A' || b[k] > 'D' {
+	space()
+	if k >= n {
 		return 0
 	}
-	norm = append(norm, b[k])
-	k++
-	if k < n && isWord(b[k]) {
+	c, w := b[k], 1
+	if c >= 0x80 {
+		c, w = fwAt(b, k), 3
+	}
+	if c < 'A' || c > 'D' {
 		return 0
+	}
+	norm = append(norm, c)
+	k += w
+	if k < n {
+		if _, w := alnumAt(b, k); w > 0 || isWord(b[k]) {
+			return 0
+		}
 	}
 	conf := Medium
 	if st.keyword(ninoKeywords, l, k) {

@@ -167,7 +167,7 @@ func (st *state) collect(i int) int {
 func (st *state) numericAt(i int) int {
 	s := st.s
 	b := st.text
-	if s.enabled&(dIBAN|dNINO) != 0 && i >= 2 && (isUpper(b[i-1]) || b[i-1] == ' ' && isUpper(b[i-2])) {
+	if s.enabled&(dIBAN|dNINO) != 0 && i >= 2 && (isUpper(b[i-1]) || b[i-1] >= 0x80 || b[i-1] == ' ' && (isUpper(b[i-2]) || b[i-2] >= 0x80)) {
 		if e := st.lettersPrefixed(i); e > 0 {
 			return e
 		}

@@ -92,6 +92,7 @@ type Scanner struct {
 	custom       []customDetector
 	window       int
 	maxScan      int
+	forceWide    bool // tests: take the invisible/full-width e-mail path always
 
 	// Trigger bytes, and the SWAR constants of a superset of them: bytes
 	// in [swarLo, swarHi) and bytes equal to swarEq (per-byte broadcast).
@@ -184,12 +185,13 @@ func New(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
 	}
 
 	// Trigger bytes: digits and the full-width digit lead byte 0xEF for
-	// numeric detectors, '@' for e-mail, ':' for IPv6. The SWAR loop
-	// flags a superset (a byte range plus one byte); the table decides.
+	// numeric detectors, '@' and 0xEF (full-width '＠') for e-mail, ':'
+	// for IPv6. The SWAR loop flags a superset (a byte range plus one
+	// byte); the table decides.
 	s.numeric = s.enabled&(dCard|dPhone|dSSN|dNINO|dIBAN|dIP) != 0
-	lo, hi, eq := byte('@'), byte('@'+1), byte('@')
+	lo, hi, eq := byte('@'), byte('@'+1), byte(0xEF)
 	if s.numeric {
-		lo, hi, eq = '0', '9'+1, 0xEF
+		lo, hi = '0', '9'+1
 		if s.enabled&(dEmail|dIP) != 0 {
 			hi = '@' + 1
 		}
@@ -200,6 +202,7 @@ func New(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
 	}
 	if s.enabled&dEmail != 0 {
 		s.trig['@'] = true
+		s.trig[0xEF] = true
 	}
 	if s.enabled&dIP != 0 {
 		s.trig[':'] = true
@@ -255,6 +258,14 @@ func (s *Scanner) Scan(text []byte, dst []Detection) (out []Detection, truncated
 		truncated = true
 	}
 	st := state{s: s, text: text, dst: dst}
+	st.scanAll()
+	return st.dst, truncated
+}
+
+// scanAll scans st.text with the built-in pass and the custom detectors.
+func (st *state) scanAll() {
+	s := st.s
+	dst := st.dst
 	if s.enabled != 0 {
 		st.scan()
 	}
@@ -264,7 +275,6 @@ func (s *Scanner) Scan(text []byte, dst []Detection) (out []Detection, truncated
 		ds := st.dst[base:]
 		slices.SortStableFunc(ds, func(a, b Detection) int { return a.Start - b.Start })
 	}
-	return st.dst, truncated
 }
 
 // ScanString is Scan for a string; the string is not copied.
@@ -278,9 +288,18 @@ type state struct {
 	text  []byte
 	dst   []Detection
 	floor int // end of the last detection: no new one starts before it
-	r     run
-	cache tokenCache
-	norm  [maxLocalLen + 1 + maxDomainLen + 2]byte // normalized value scratch
+	// kwForce holds the detector bits whose context keywords count as
+	// present (a CSV column's type; every detector when a lone value is
+	// normalized); forceCustom does the same for one custom detector.
+	kwForce     uint16
+	forceCustom Type
+	// capture, when on, receives normalized values instead of detections
+	// being emitted (NormalizeValue). It is a value, not a pointer, so
+	// that it stays on the stack.
+	capture capture
+	r       run
+	cache   tokenCache
+	norm    [maxLocalLen + 1 + maxDomainLen + 2]byte // normalized value scratch
 }
 
 // scan is the single pass over the input.
@@ -336,7 +355,11 @@ func (st *state) scan() {
 			next = st.ipv6(i)
 		case c == 0xEF:
 			if _, w := digitAt(b, i); w != 0 {
-				next = st.numericAt(i)
+				if numeric {
+					next = st.numericAt(i)
+				}
+			} else if s.enabled&dEmail != 0 && i+2 < n && b[i+1] == 0xBC && b[i+2] == 0xA0 {
+				next = st.emailWide(i, i+3) // full-width '＠'
 			}
 		}
 		if next <= i {
@@ -350,6 +373,13 @@ func (st *state) scan() {
 // value is norm. It masks and tokenizes norm; the Masked and Token strings
 // share one allocation.
 func (st *state) emit(typ Type, start, end int, conf Confidence, norm []byte) {
+	if st.capture.on {
+		st.capture.add(typ, start, end, norm)
+		if end > st.floor {
+			st.floor = end
+		}
+		return
+	}
 	if st.s.allowValues != nil {
 		if _, ok := st.s.allowValues[string(norm)]; ok {
 			st.floor = end
