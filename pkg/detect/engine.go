@@ -1,117 +1,198 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/expr-lang/expr/vm"
 
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/privacy"
-	"github.com/leakline/leakline/pkg/window"
+	"github.com/leakline/leakline/pkg/rules"
 )
 
-// Stats counts what the engine saw; the detector exports them as metrics.
+// Config configures an Engine.
+type Config struct {
+	// Pack is the compiled rule pack to evaluate.
+	Pack *rules.Pack
+	// CompanyDomains are the company's own mail domains and hosts:
+	// destinations there are internal (outbound.external is false).
+	CompanyDomains []string
+	// AllowedLateness is how far behind the partition's newest event time an
+	// event may arrive and still be applied to windows.
+	AllowedLateness time.Duration
+	// MaxGroupsPerRule bounds the groups (e.g. actors) one rule tracks.
+	MaxGroupsPerRule int
+	// IncidentEpoch bounds incidents in time (default IncidentEpoch).
+	IncidentEpoch time.Duration
+	// DedupSize is how many recent event ids the engine remembers to drop
+	// redelivered or duplicated events.
+	DedupSize int
+}
+
+// DefaultConfig evaluates the embedded default rule pack. It panics only if
+// the embedded pack does not compile, which the package's tests rule out.
+func DefaultConfig() Config {
+	p, err := rules.LoadDefault()
+	if err != nil {
+		panic(fmt.Sprintf("detect: the embedded default rule pack is invalid: %v", err))
+	}
+	return Config{Pack: p, CompanyDomains: []string{"corp.example"}, AllowedLateness: DefaultAllowedLateness}
+}
+
+// Defaults.
+const (
+	DefaultAllowedLateness  = 5 * time.Minute
+	DefaultMaxGroupsPerRule = 1_000_000
+	DefaultDedupSize        = 100_000
+)
+
+func (c Config) withDefaults() Config {
+	if c.AllowedLateness == 0 {
+		c.AllowedLateness = DefaultAllowedLateness
+	}
+	if c.MaxGroupsPerRule <= 0 {
+		c.MaxGroupsPerRule = DefaultMaxGroupsPerRule
+	}
+	if c.IncidentEpoch <= 0 {
+		c.IncidentEpoch = IncidentEpoch
+	}
+	if c.DedupSize <= 0 {
+		c.DedupSize = DefaultDedupSize
+	}
+	return c
+}
+
+// Validate reports every configuration error at once.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Pack == nil {
+		errs = append(errs, errors.New("no rule pack"))
+	}
+	if c.AllowedLateness < 0 {
+		errs = append(errs, errors.New("allowed lateness must not be negative"))
+	}
+	for _, d := range c.CompanyDomains {
+		if d == "" || strings.ContainsAny(d, " @/") {
+			errs = append(errs, fmt.Errorf("company domain %q is not a domain", d))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("detect: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Stats counts what an engine saw; the detector exports them as metrics.
 type Stats struct {
 	Events      uint64
-	LateEvents  uint64 // older than the watermark minus allowed lateness: not applied to windows
-	FutureDated uint64 // event time ahead of processing time by more than the allowed lateness
+	Duplicates  uint64 // repeats of a recent event id: ignored
+	LateEvents  uint64 // behind the watermark: not applied to windows
+	FutureDated uint64 // ahead of processing time by more than the allowed lateness
+	EvalErrors  uint64 // expression evaluation failures (rule skipped for that event)
 	Findings    uint64
-	Actors      int
+	Groups      int
 }
 
-// Engine evaluates the configured rules over a stream of normalized events.
-// It is not safe for concurrent use: a detector feeds it from one goroutine.
+// Add sums two snapshots.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{
+		Events: s.Events + o.Events, Duplicates: s.Duplicates + o.Duplicates,
+		LateEvents: s.LateEvents + o.LateEvents, FutureDated: s.FutureDated + o.FutureDated,
+		EvalErrors: s.EvalErrors + o.EvalErrors, Findings: s.Findings + o.Findings,
+		Groups: s.Groups + o.Groups,
+	}
+}
+
+// Engine evaluates a rule pack over the events of ONE input partition (all
+// events of one actor land on one partition, so all of an actor's state is
+// here). It works in event time: the watermark is the newest event time
+// seen minus the allowed lateness. It is not safe for concurrent use.
 type Engine struct {
-	cfg     Config
-	scanner *inspect.Scanner
-	actors  map[string]*actorState
-	// watermarks holds, per input partition, the newest event time seen
-	// minus the allowed lateness. Events are ordered per partition only, so
-	// lateness is judged per partition.
-	watermarks map[int]time.Time
-	stats      Stats
-	scratch    []inspect.Detection
-	lastSweep  time.Time
-	pending    []finding.Finding // final revisions of incidents closed as a side effect
+	cfg       Config
+	scanner   *inspect.Scanner
+	vm        *vm.VM
+	env       *rules.Env
+	rules     []*ruleState
+	watermark time.Time
+	lastSweep time.Time
+	stats     Stats
+	seen      *recentIDs
+	scratch   []inspect.Detection
+	strs      []string
+	pending   []finding.Finding
+	insp      inspection
 }
 
-type actorState struct {
-	partition int       // input partition carrying this actor (keyed by actor)
-	latest    time.Time // newest event time of this actor
-	records   *window.Distinct
-	recent    []string // recent contributing read event ids (bounded)
-	bulk      *incident
-	content   *incident
-}
-
-type incident struct {
-	f        finding.Finding
-	last     time.Time // event time of the last event that kept it open
-	nextEmit float64   // value at which the next revision is emitted
-	emitted  float64   // value of the last emitted revision
-}
-
-// New returns an Engine for cfg. The scanner inspects outbound content.
+// New returns an Engine for cfg; the scanner inspects outbound content.
 func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if sc == nil {
-		return nil, errNoScanner
+		return nil, errors.New("detect: a content scanner is required")
 	}
-	return &Engine{cfg: cfg, scanner: sc, actors: make(map[string]*actorState), watermarks: make(map[int]time.Time)}, nil
+	cfg = cfg.withDefaults()
+	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), vm: rules.NewVM(), env: rules.NewEnv()}
+	for _, r := range cfg.Pack.Rules {
+		if r.Enabled {
+			e.rules = append(e.rules, &ruleState{r: r, groups: make(map[string]*group)})
+		}
+	}
+	return e, nil
 }
 
 // Stats returns a snapshot of the counters.
 func (e *Engine) Stats() Stats {
 	s := e.stats
-	s.Actors = len(e.actors)
+	for _, rs := range e.rules {
+		s.Groups += len(rs.groups)
+	}
 	return s
 }
 
-// sweepEvery is how much event time passes between sweeps that close ended
-// incidents and evict idle state.
-const sweepEvery = time.Minute
+// Watermark is the engine's event-time watermark.
+func (e *Engine) Watermark() time.Time { return e.watermark }
 
-// Process applies one event read from input partition partition and returns
-// the findings it opened or updated. now is the processing time, used only
-// for detected_at and future-dating.
-func (e *Engine) Process(partition int, ev *event.Event, now time.Time) []finding.Finding {
+// Process applies one event and returns the findings it opened or updated
+// (and final revisions of incidents it closed). now is the processing time,
+// used for detected_at and future-dating only: the result depends on event
+// time alone, so replaying the same events rebuilds the same state.
+func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
+	if e.seen.seen(ev.EventID) {
+		e.stats.Duplicates++
+		return nil
+	}
 	e.stats.Events++
 	if ev.Time.After(now.Add(e.cfg.AllowedLateness)) {
 		e.stats.FutureDated++
 	}
-	wmark := e.watermarks[partition]
-	late := !wmark.IsZero() && ev.Time.Before(wmark)
+	late := !e.watermark.IsZero() && ev.Time.Before(e.watermark)
 	if late {
 		e.stats.LateEvents++
-	} else if wm := ev.Time.Add(-e.cfg.AllowedLateness); wm.After(wmark) {
-		e.watermarks[partition] = wm
+	} else if wm := ev.Time.Add(-e.cfg.AllowedLateness); wm.After(e.watermark) {
+		e.watermark = wm
 	}
-	st := e.actor(partition, ev)
+	e.env.SetEvent(ev)
+	e.insp.reset()
+	if ev.Kind == event.KindOutbound && ev.Outbound != nil {
+		e.inspect(ev.Outbound)
+	}
+	for _, rs := range e.rules {
+		if err := e.apply(rs, ev, late, now); err != nil {
+			e.stats.EvalErrors++
+		}
+	}
+	if e.watermark.Sub(e.lastSweep) >= sweepEvery {
+		e.lastSweep = e.watermark
+		e.sweep(now)
+	}
 	var out []finding.Finding
-	switch ev.Kind {
-	case event.KindCRMAccess:
-		if !late && ev.CRM != nil {
-			if f, ok := e.bulkRead(st, ev, now); ok {
-				out = append(out, f)
-			}
-		}
-	case event.KindOutbound:
-		if ev.Outbound != nil {
-			if f, ok := e.content(st, ev, now); ok {
-				out = append(out, f)
-			}
-		}
-	}
-	if wm := e.watermarks[partition]; wm.Sub(e.lastSweep) >= sweepEvery {
-		e.lastSweep = wm
-		e.evictIdle(now)
-	}
 	if len(e.pending) > 0 {
 		out = append(out, e.pending...)
 		e.pending = e.pending[:0]
@@ -120,108 +201,78 @@ func (e *Engine) Process(partition int, ev *event.Event, now time.Time) []findin
 	return out
 }
 
-func (e *Engine) actor(partition int, ev *event.Event) *actorState {
-	st, ok := e.actors[ev.Actor.UID]
-	if !ok {
-		st = &actorState{records: window.NewDistinct(e.cfg.BulkRead.Window, e.cfg.MaxRecordsPerActor)}
-		e.actors[ev.Actor.UID] = st
-	}
-	st.partition = partition
-	if ev.Time.After(st.latest) {
-		st.latest = ev.Time
-	}
-	return st
+// IncidentEpoch is the default length of an incident epoch: an incident
+// never spans two epochs (aligned to the Unix epoch, UTC), so the state at
+// any point depends only on the events since the start of its epoch minus
+// the window — which bounds what a state rebuild must re-read. A rule whose
+// window is longer uses its window as epoch. The price: an exfiltration
+// running across midnight UTC is two incidents.
+const IncidentEpoch = 24 * time.Hour
+
+func (e *Engine) epochLen(r *rules.Rule) time.Duration {
+	return max(e.cfg.IncidentEpoch, r.Window.Over)
 }
 
-// evictIdle drops actors with nothing left in any window or open incident,
-// judged against the watermark of the partition that carries the actor.
-func (e *Engine) evictIdle(now time.Time) {
-	horizon := e.cfg.BulkRead.Window + e.cfg.BulkRead.CoolDown + e.cfg.Content.CoolDown
-	for uid, st := range e.actors {
-		wm := e.watermarks[st.partition]
-		if st.bulk != nil && wm.Sub(st.bulk.last) > e.cfg.BulkRead.CoolDown {
-			if f, ok := e.closeIncident(st.bulk, now); ok {
-				e.pending = append(e.pending, f)
+func (e *Engine) epoch(r *rules.Rule, t time.Time) int64 {
+	return t.UnixNano() / int64(e.epochLen(r))
+}
+
+func (e *Engine) epochStart(r *rules.Rule, t time.Time) time.Time {
+	return time.Unix(0, e.epoch(r, t)*int64(e.epochLen(r))).UTC()
+}
+
+// Horizon is how much event time before the newest event of a partition its
+// state depends on: rebuilding state re-reads this much.
+func (c Config) Horizon() time.Duration {
+	c = c.withDefaults()
+	var h time.Duration
+	if c.Pack != nil {
+		for _, r := range c.Pack.Rules {
+			if r.Enabled {
+				h = max(h, max(c.IncidentEpoch, r.Window.Over)+r.Horizon())
 			}
-			st.bulk = nil
-		}
-		if st.latest.Add(horizon).Before(wm) {
-			delete(e.actors, uid)
 		}
 	}
+	return h + c.AllowedLateness
 }
 
-func (e *Engine) bulkRead(st *actorState, ev *event.Event, now time.Time) (finding.Finding, bool) {
-	r := e.cfg.BulkRead
-	crm := ev.CRM
-	if r.OnlyWithoutTicket && crm.TicketID != "" {
-		return finding.Finding{}, false
-	}
-	for _, id := range crm.Records.IDs {
-		st.records.Add(hashString(id), ev.Time)
-	}
-	st.records.Advance(st.latest)
-	st.recent = appendBounded(st.recent, ev.EventID, finding.MaxEventIDs)
-	count := float64(st.records.Count())
-	inc := st.bulk
-	if inc != nil && ev.Time.Sub(inc.last) > r.CoolDown {
-		// The incident ended; its final value goes out, a new one may start.
-		if f, ok := e.closeIncident(inc, now); ok {
-			e.pending = append(e.pending, f)
-		}
-		inc, st.bulk = nil, nil
-	}
-	if count < float64(r.Threshold) {
-		if inc != nil {
-			inc.f.EventCount++
-			inc.f.EventIDs = appendBounded(inc.f.EventIDs, ev.EventID, finding.MaxEventIDs)
-		}
-		return finding.Finding{}, false
-	}
-	if inc == nil {
-		start, _ := st.records.Oldest()
-		inc = &incident{f: e.newFinding(r.RuleMeta, ev, start)}
-		inc.f.Threshold = float64(r.Threshold)
-		inc.f.EventIDs = slices.Clone(st.recent)
-		inc.f.EventCount = uint64(len(st.recent))
-		st.bulk = inc
-	} else {
-		inc.f.EventCount++
-		inc.f.EventIDs = appendBounded(inc.f.EventIDs, ev.EventID, finding.MaxEventIDs)
-	}
-	inc.last = ev.Time
-	if ev.Time.After(inc.f.WindowEnd) {
-		inc.f.WindowEnd = ev.Time
-	}
-	if count > inc.f.Value {
-		inc.f.Value = count
-	}
-	if count < inc.nextEmit {
-		return finding.Finding{}, false
-	}
-	inc.nextEmit = count * growthStep // report growth in steps, never per event
-	return e.emit(inc, now), true
+// sweepEvery is how much event time passes between sweeps that fire expired
+// absences, close ended incidents and evict idle state.
+const sweepEvery = time.Minute
+
+// inspection is what content inspection found in the current event.
+type inspection struct {
+	counts   map[string]uint32
+	evidence []finding.Evidence
+	total    int
 }
 
-func (e *Engine) content(st *actorState, ev *event.Event, now time.Time) (finding.Finding, bool) {
-	r := e.cfg.Content
-	ob := ev.Outbound
-	if !e.external(ob) {
-		return finding.Finding{}, false
+func (in *inspection) reset() {
+	clear(in.counts)
+	in.evidence = in.evidence[:0]
+	in.total = 0
+}
+
+func (e *Engine) inspect(ob *event.Outbound) {
+	if e.insp.counts == nil {
+		e.insp.counts = make(map[string]uint32)
 	}
-	counts := map[string]uint32{}
-	var evidence []finding.Evidence
-	items := 0
 	scan := func(text string) {
-		ds, _ := e.scanner.ScanString(text, e.scratch[:0])
+		if text == "" {
+			return
+		}
+		ds, truncated := e.scanner.ScanString(text, e.scratch[:0])
 		e.scratch = ds
+		if truncated {
+			e.env.PII.Truncated = true
+		}
 		for _, d := range ds {
 			if d.Confidence < inspect.Medium {
 				continue
 			}
-			items++
-			counts[string(d.Type)]++
-			evidence = addEvidence(evidence, finding.Evidence{Type: string(d.Type), Masked: d.Masked, Token: d.Token})
+			e.insp.total++
+			e.insp.counts[string(d.Type)]++
+			e.insp.evidence = addEvidence(e.insp.evidence, finding.Evidence{Type: string(d.Type), Masked: d.Masked, Token: d.Token})
 		}
 	}
 	scan(ob.Subject)
@@ -229,80 +280,11 @@ func (e *Engine) content(st *actorState, ev *event.Event, now time.Time) (findin
 	for _, a := range ob.Attachments {
 		scan(a.Text)
 	}
-	if items < r.MinItems {
-		return finding.Finding{}, false
+	e.env.PII.Total = e.insp.total
+	for t, n := range e.insp.counts {
+		e.env.PII.Counts[t] = int(n)
 	}
-	inc := st.content
-	if inc == nil || ev.Time.Sub(inc.last) > r.CoolDown || ev.Time.Before(inc.f.WindowStart) {
-		inc = &incident{f: e.newFinding(r.RuleMeta, ev, ev.Time)}
-		inc.f.Threshold = float64(r.MinItems)
-		inc.f.Channel = ob.Channel
-		inc.f.Destination = destination(ob)
-		inc.f.PIICounts = map[string]uint32{}
-		st.content = inc
-	}
-	inc.last = ev.Time
-	if ev.Time.After(inc.f.WindowEnd) {
-		inc.f.WindowEnd = ev.Time
-	}
-	for t, n := range counts {
-		inc.f.PIICounts[t] += n
-	}
-	for _, ev := range evidence {
-		inc.f.Evidence = addEvidence(inc.f.Evidence, ev)
-	}
-	inc.f.Value += float64(items)
-	inc.f.EventCount++
-	inc.f.EventIDs = appendBounded(inc.f.EventIDs, ev.EventID, finding.MaxEventIDs)
-	return e.emit(inc, now), true
-}
-
-func (e *Engine) newFinding(m RuleMeta, ev *event.Event, start time.Time) finding.Finding {
-	return finding.Finding{
-		FindingID:   finding.ID(m.ID, m.Version, ev.Actor.UID, start),
-		RuleID:      m.ID,
-		RuleVersion: m.Version,
-		PackVersion: e.cfg.PackVersion,
-		Title:       m.Title,
-		Severity:    m.Severity,
-		Shadow:      m.Shadow,
-		ActorUID:    ev.Actor.UID,
-		ActorEmail:  ev.Actor.Email,
-		Department:  ev.Actor.Department,
-		WindowStart: start,
-		WindowEnd:   ev.Time,
-	}
-}
-
-// growthStep is the factor by which an open incident's value must grow
-// before a new revision is emitted; the final value is emitted on close.
-const growthStep = 1.25
-
-// closeIncident emits the final revision of an ending incident if its value
-// grew since the last emitted one.
-func (e *Engine) closeIncident(inc *incident, now time.Time) (finding.Finding, bool) {
-	if inc == nil || inc.f.Value <= inc.emitted {
-		return finding.Finding{}, false
-	}
-	return e.emit(inc, now), true
-}
-
-// emit returns a copy of the incident's finding as its next revision.
-func (e *Engine) emit(inc *incident, now time.Time) finding.Finding {
-	inc.emitted = inc.f.Value
-	inc.f.Revision++
-	f := inc.f
-	f.DetectedAt = now.UTC()
-	f.EventIDs = slices.Clone(f.EventIDs)
-	f.Evidence = slices.Clone(f.Evidence)
-	if f.PIICounts != nil {
-		m := make(map[string]uint32, len(f.PIICounts))
-		for k, v := range f.PIICounts {
-			m[k] = v
-		}
-		f.PIICounts = m
-	}
-	return f
+	e.env.Outbound.External = e.external(ob)
 }
 
 // external reports whether an outbound event leaves the company.
@@ -333,8 +315,7 @@ func (e *Engine) internal(host string) bool {
 	return false
 }
 
-// destination describes where data went without raw personal addresses:
-// recipients are masked, domains, devices and hosts are kept.
+// destination describes where data went without raw personal addresses.
 func destination(ob *event.Outbound) string {
 	switch ob.Channel {
 	case event.ChannelEmail:
@@ -345,7 +326,7 @@ func destination(ob *event.Outbound) string {
 		return strings.Join(masked, ",")
 	case event.ChannelUSB:
 		if d := ob.Destination.Device; d != nil {
-			return fmt.Sprintf("usb:%s %s", d.Vendor, d.Product)
+			return strings.TrimSpace(fmt.Sprintf("usb:%s %s", d.Vendor, d.Product))
 		}
 		return "usb"
 	default:
@@ -368,15 +349,49 @@ func addEvidence(list []finding.Evidence, ev finding.Evidence) []finding.Evidenc
 	return append(list, ev)
 }
 
-func appendBounded(list []string, s string, max int) []string {
-	if len(list) >= max {
-		return list
-	}
-	return append(list, s)
-}
-
 func hashString(s string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(s))
 	return h.Sum64()
+}
+
+// recentIDs remembers the last n event ids (FIFO).
+type recentIDs struct {
+	ids  map[string]struct{}
+	ring []string
+	next int
+}
+
+func newRecentIDs(n int) *recentIDs {
+	return &recentIDs{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+}
+
+// seen reports whether id was seen recently, and remembers it.
+func (r *recentIDs) seen(id string) bool {
+	if _, ok := r.ids[id]; ok {
+		return true
+	}
+	if old := r.ring[r.next]; old != "" {
+		delete(r.ids, old)
+	}
+	r.ring[r.next] = id
+	r.ids[id] = struct{}{}
+	r.next = (r.next + 1) % len(r.ring)
+	return false
+}
+
+// Advance moves the watermark to to (if later) without an event, firing
+// expired absences and closing incidents whose cool-down passed. The rule
+// test runner uses it to reach a test's end; a live detector never needs
+// it, because events move the watermark.
+func (e *Engine) Advance(to, now time.Time) []finding.Finding {
+	if to.After(e.watermark) {
+		e.watermark = to
+	}
+	e.lastSweep = e.watermark
+	e.sweep(now)
+	out := append([]finding.Finding(nil), e.pending...)
+	e.pending = e.pending[:0]
+	e.stats.Findings += uint64(len(out))
+	return out
 }

@@ -153,7 +153,7 @@ func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.Pa
 			from := last.Time.Add(-d.cfg.Engine.Horizon())
 			err := kafkaio.ReplayRange(ctx, d.cfg.Kafka, a.Topic, a.Partition, from, a.Committed, func(m kafka.Message) error {
 				if ev, err := event.UnmarshalEvent(m.Value); err == nil {
-					eng.Process(m.Partition, ev, now) // findings were published before the commit
+					eng.Process(ev, now) // findings were published before the commit
 					replayed++
 				}
 				return nil
@@ -201,7 +201,7 @@ func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 			metrics.DeadLetters.WithLabelValues("detector", "bad_normalized_event").Inc()
 			continue
 		}
-		for _, f := range w.engine.Process(m.Partition, ev, now) {
+		for _, f := range w.engine.Process(ev, now) {
 			metrics.Findings.WithLabelValues(f.RuleID, f.Severity).Inc()
 			b, err := json.Marshal(f)
 			if err != nil {
