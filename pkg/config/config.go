@@ -22,6 +22,7 @@ import (
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
+	"github.com/leakline/leakline/pkg/rules"
 )
 
 // Getenv looks up an environment variable (os.Getenv in production).
@@ -33,6 +34,7 @@ type Flags struct {
 	tCRM, tOutbound, tEvents, tFindings, tDead *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
+	rulesDir                                   *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
 	lateness                                   *time.Duration
@@ -75,6 +77,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.lateness = fs.Duration("allowed-lateness", f.envDuration("LEAKLINE_ALLOWED_LATENESS", detect.DefaultConfig().AllowedLateness), "how late an event may arrive and still count (env LEAKLINE_ALLOWED_LATENESS)")
 	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
 	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
+	f.rulesDir = s("rules", "LEAKLINE_RULES_DIR", "", "rule pack directory (default: the embedded default pack)")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.MetricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", ":9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
 	return f
@@ -103,6 +106,14 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	for _, tp := range cfg.Topics.All() {
 		if tp == "" {
 			errs = multierror.Append(errs, errors.New("a topic name is empty"))
+		}
+	}
+	if *f.rulesDir != "" {
+		p, err := rules.LoadDir(*f.rulesDir)
+		if err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("rule pack %s: %w", *f.rulesDir, err))
+		} else {
+			cfg.Engine.Pack = p
 		}
 	}
 	if err := cfg.Engine.Validate(); err != nil {

@@ -151,7 +151,10 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 		value = g.base.Current()
 		median, n := g.base.Median(g.latest)
 		start = g.latest.Add(-w.Over)
-		above = n >= w.MinHistory && value >= w.MinValue && value >= w.Factor*median
+		threshold := max(w.Factor*median, w.MinValue)
+		above = n >= w.MinHistory && value >= threshold
+		e.observe(rs, g, ev, value, threshold, start, above, now)
+		return nil
 	}
 	e.observe(rs, g, ev, value, w.Threshold, start, above, now)
 	return nil
@@ -280,20 +283,12 @@ func (e *Engine) groupKey(r *rules.Rule) (string, error) {
 	return r.GroupBy.Text(e.vm, e.env)
 }
 
-// applySequence advances ordered steps; a completed sequence fires.
+// applySequence advances ordered steps; a completed sequence fires. An
+// event counts as a step only when the rule's match holds too; until is
+// checked first, and an event that cancels is never used as a step.
 func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now time.Time) error {
 	r := rs.r
 	w := r.Window
-	var matched []int
-	for i, st := range w.Steps {
-		ok, err := st.Match.Bool(e.vm, e.env)
-		if err != nil {
-			return err
-		}
-		if ok {
-			matched = append(matched, i)
-		}
-	}
 	cancel := false
 	if w.Until != nil {
 		ok, err := w.Until.Bool(e.vm, e.env)
@@ -301,6 +296,24 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 			return err
 		}
 		cancel = ok
+	}
+	var matched []int
+	if !cancel {
+		ok, err := r.Match.Bool(e.vm, e.env)
+		if err != nil {
+			return err
+		}
+		if ok {
+			for i, st := range w.Steps {
+				hit, err := st.Match.Bool(e.vm, e.env)
+				if err != nil {
+					return err
+				}
+				if hit {
+					matched = append(matched, i)
+				}
+			}
+		}
 	}
 	if len(matched) == 0 && !cancel {
 		return nil
@@ -322,6 +335,7 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 	g.seq.Advance(g.latest)
 	if cancel {
 		g.seq.Cancel(ev.Time)
+		return nil
 	}
 	// Later steps first, so one event never advances a match twice.
 	for k := len(matched) - 1; k >= 0; k-- {

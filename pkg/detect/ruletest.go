@@ -22,6 +22,9 @@ type TestResult struct {
 // findings with the case's expectations. An event the decoder rejects is an
 // error of the fixture, reported with its position.
 func RunTests(cfg Config, sc *inspect.Scanner, cases []rules.TestCase) ([]TestResult, error) {
+	if err := cfg.Pack.CheckTests(cases); err != nil {
+		return nil, err
+	}
 	dec, err := event.NewDecoder(event.Limits{})
 	if err != nil {
 		return nil, err

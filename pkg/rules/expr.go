@@ -39,6 +39,7 @@ const (
 	ResultStrings                       // distinct value: a string or a list of strings
 )
 
+// String names the kind for messages.
 func (k ResultKind) String() string {
 	switch k {
 	case ResultBool:

@@ -234,3 +234,29 @@ func TestCheckRegex(t *testing.T) {
 		}
 	}
 }
+
+// TestDocExamples compiles the examples of docs/RULES.md.
+func TestDocExamples(t *testing.T) {
+	lists := map[string][]string{"personal_mail_domains": {"gmail.com"}, "sanctioned_vendors": {"vendor.example"}, "personal": {"gmail.com"}}
+	for src, want := range map[string]ResultKind{
+		`kind == "outbound" && outbound.external && pii.total >= 10`:                              ResultBool,
+		`any(outbound.domains, # in lists.personal_mail_domains)`:                                 ResultBool,
+		`none(lists.sanctioned_vendors, outbound.host == # || hasSuffix(outbound.host, "." + #))`: ResultBool,
+		`actor.department == "support" && crm.action in ["export", "api_read"]`:                   ResultBool,
+		`actor.email matches "^svc-[a-z]+@corp\\.example$"`:                                       ResultBool,
+		`pii.counts["CREDIT_CARD"] > 0 || pii.counts["IBAN"] > 0`:                                 ResultBool,
+		`let d = outbound.domains; len(d) > 0 && all(d, # endsWith ".example")`:                   ResultBool,
+		`(first(crm.record_ids) ?? "") startsWith "C-" and not (crm.action in ["view"])`:          ResultBool,
+		`crm.record_count ** 2 > 10 && crm.action not in ["search"] && "email" in crm.fields`:     ResultBool,
+		`weekday == 0 || weekday == 6 ? hour >= 0 : hour < 7`:                                     ResultBool,
+		`actor.uid + ":" + crm.region`:                                                            ResultString,
+		`crm.record_ids`:                                                                          ResultStrings,
+		`outbound.domains`:                                                                        ResultStrings,
+		`outbound.bytes`:                                                                          ResultNumber,
+		`1`:                                                                                       ResultNumber,
+	} {
+		if _, errs := compileExpr(src, want, lists); errs != nil {
+			t.Errorf("%s: %v", src, errs)
+		}
+	}
+}

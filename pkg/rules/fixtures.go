@@ -15,8 +15,9 @@ import (
 	"strings"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/leakline/leakline/pkg/event"
-	"github.com/leakline/leakline/pkg/rules/internal/yaml"
 )
 
 // Limits of fixtures.
@@ -26,6 +27,8 @@ const (
 	MaxRangeItems  = 10_000
 	MaxGenerated   = 10_000 // values one {emails(n)} may produce
 	MaxTestsPerDir = 1000
+	// MaxTestBytes bounds the raw JSON generated for one test case.
+	MaxTestBytes = 64 << 20
 )
 
 // TestCase is one fixture: events to feed the engine and the findings to
@@ -231,9 +234,7 @@ func testCase(f *file, n *yaml.Node, dec *event.Decoder) (TestCase, bool) {
 	}
 	var defaults *yaml.Node
 	if dn := m.vals["defaults"]; dn != nil {
-		if dn.Kind != yaml.MappingNode {
-			f.errorf(dn, "%s: defaults must be a mapping of event fields, got %s", what, kindName(dn))
-		} else {
+		if f.mapping(dn, what+": defaults", union(bodyFields)) != nil {
 			defaults = dn
 		}
 	}
@@ -243,9 +244,7 @@ func testCase(f *file, n *yaml.Node, dec *event.Decoder) (TestCase, bool) {
 			f.errorf(en, "%s: events must be a non-empty list, got %s", what, kindName(en))
 		} else if !tc.Start.IsZero() {
 			for _, item := range en.Content {
-				g.item(item)
-				if len(g.events) > MaxTestEvents {
-					f.errorf(item, "%s: more than %d events", what, MaxTestEvents)
+				if g.item(item); g.failed {
 					break
 				}
 			}
@@ -353,6 +352,7 @@ type generator struct {
 	defaults *yaml.Node
 	slug     string
 	events   []RawEvent
+	bytes    int // raw JSON generated so far
 	seq      int // values produced by {emails(n)} and friends
 	failed   bool
 }
@@ -398,7 +398,12 @@ func (g *generator) item(n *yaml.Node) {
 	} else if repeat > 1 && !m.has("every") {
 		g.f.errorf(m.node, "%s: repeat needs every: (the time between the repetitions)", w)
 	}
-	if g.f.errs.len() > before || len(g.events)+repeat > MaxTestEvents+1 {
+	if g.f.errs.len() > before {
+		return
+	}
+	if len(g.events)+repeat > MaxTestEvents {
+		g.f.errorf(n, "%s: the test has more than %d events", w, MaxTestEvents)
+		g.failed = true
 		return
 	}
 	idTmpl, idNode, _ := m.str("event_id", w, false)
@@ -431,6 +436,11 @@ func (g *generator) item(n *yaml.Node) {
 			id = s
 		}
 		raw, err := fill(kind, body, id, t)
+		if g.bytes += len(raw); g.bytes > MaxTestBytes {
+			g.f.errorf(n, "%s: the test generates more than %d MiB of events", w, MaxTestBytes>>20)
+			g.failed = true
+			return
+		}
 		if err == nil {
 			_, err = g.dec.DecodeRaw(kind, raw, event.Source{}, t)
 		}

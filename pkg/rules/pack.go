@@ -16,8 +16,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/leakline/leakline/pkg/finding"
-	"github.com/leakline/leakline/pkg/rules/internal/yaml"
 )
 
 // PackFile is the file of a pack that holds its version and defaults.
@@ -441,17 +442,18 @@ func (l *loader) parseLists(f *file, n *yaml.Node, pack *Pack) {
 		items, v, ok := m.strings(name, "lists", MaxListItems)
 		if v != nil && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 			f.errorf(v, "lists: %s is empty", name)
-			ok = false
-		}
-		for i, it := range items {
-			if it == "" || len(it) > 1024 {
-				f.errorf(v.Content[i], "lists: %s: items must be 1 to 1024 bytes long", name)
-				ok = false
-			}
 		}
 		if ok {
-			pack.Lists[name] = items
+			for i, it := range items {
+				if it == "" || len(it) > 1024 {
+					f.errorf(v.Content[i], "lists: %s: items must be 1 to 1024 bytes long", name)
+				}
+			}
 		}
+		if !ok {
+			items = []string{} // reported; known, so that rules using it report nothing more
+		}
+		pack.Lists[name] = items
 	}
 	l.lists = pack.Lists
 }

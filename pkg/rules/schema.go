@@ -9,8 +9,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"gopkg.in/yaml.v3"
 
-	"github.com/leakline/leakline/pkg/rules/internal/yaml"
 	"github.com/leakline/leakline/schemas"
 )
 

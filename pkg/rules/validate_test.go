@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakline/leakline/pkg/rules/internal/yaml"
+	"gopkg.in/yaml.v3"
 )
 
 const testPackYAML = `version: "1"
@@ -134,7 +134,7 @@ var validateCases = []validateCase{
 	{name: "duplicate YAML key", edit: replace("    severity: high\n", "    severity: high\n    title: U\n"),
 		line: 6, needle: "title", want: `rule t.rule: duplicate field "title" (first at line 3)`},
 	{name: "YAML syntax error", edit: replace("    title: T\n", "   title: T\n"),
-		line: 3, needle: "title", want: "YAML syntax error: did not find expected '-' indicator while parsing a block collection"},
+		line: 3, needle: "title", want: "YAML syntax error: did not find expected '-' indicator"},
 	{name: "YAML comment cuts an expression", edit: replace(`match: kind == "crm_access"`, `match: any(outbound.domains, # in lists.personal)`),
 		line: 6, needle: ",", want: `match: unexpected token EOF (note: in YAML, " #" starts a comment`},
 	{name: "anchors", edit: replace("    title: T\n", "    title: &t T\n"),
@@ -452,6 +452,49 @@ func TestLoadDirAndDefault(t *testing.T) {
 	writeFile(t, dir, "README.md", "not read")
 	_, err = LoadDir(dir)
 	if got := errLines(err); len(got) != 1 || !strings.HasPrefix(got[0], dir+"/rules.yaml:5:15: ") {
+		t.Fatalf("got %q", got)
+	}
+}
+
+// TestSchemaTopLevel: editors validate every file of a pack against the
+// schema's top level (pack file, rules file or fixture).
+func TestSchemaTopLevel(t *testing.T) {
+	ss, err := loadSchemas()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{defaultDir, defaultDir + "/" + TestsDir} {
+		files, err := loadFS(DefaultPack, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range files {
+			dec := yaml.NewDecoder(strings.NewReader(string(b)))
+			for {
+				var doc yaml.Node
+				if dec.Decode(&doc) != nil {
+					break
+				}
+				if err := ss[""].Validate(toJSON(&doc)); err != nil {
+					t.Errorf("%s/%s: %v", dir, name, err)
+				}
+			}
+		}
+	}
+}
+
+// TestSchemaErrorsArePositioned: a schema error is reported at the node
+// the schema names.
+func TestSchemaErrorsArePositioned(t *testing.T) {
+	src := "rules:\n  - id: a.b\n    title: T\n    description: D\n    severity: extreme\n    window: {kind: count, over: 1h, threshold: 1}\n"
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &root); err != nil {
+		t.Fatal(err)
+	}
+	var el errList
+	schemaCheck(&file{name: "r.yaml", src: []byte(src), errs: &el}, root.Content[0], schemaRulesFile)
+	got := errLines(el.err())
+	if len(got) != 1 || !strings.HasPrefix(got[0], "r.yaml:5:15: does not match rulepack.v1.schema.json (enum): value must be one of") {
 		t.Fatalf("got %q", got)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/leakline/leakline/pkg/rules/internal/yaml"
+	"gopkg.in/yaml.v3"
 )
 
 // MaxFileBytes bounds one file of a pack or a fixture.
@@ -81,25 +81,83 @@ func (f *file) documents() (docs []*yaml.Node) {
 }
 
 func (f *file) syntaxError(err error) {
-	if line, col, problem, context, ok := yaml.SyntaxErrorPos(f.src); ok {
-		msg := problem
-		if context != "" {
-			msg += " " + context
-		}
-		// Columns of the YAML scanner count bytes; convert to runes.
-		p := f.offsetPos(f.lineOffset(line, col))
-		f.errs.add(Pos{File: f.name, Line: line, Column: p.Column}, "YAML syntax error: %s", msg)
-		return
-	}
-	msg := err.Error()
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = m[2]
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
 	}
-	f.errs.add(Pos{File: f.name, Line: line, Column: 1}, "YAML syntax error: %s", msg)
+	line = f.problemLine(line, msg)
+	f.errs.add(Pos{File: f.name, Line: line, Column: f.indentColumn(line)}, "YAML syntax error: %s", msg)
+}
+
+// problemLine refines the line of a syntax error. yaml.v3 reports the line
+// where the enclosing construct started (the "rules:" of a 200-line file),
+// not where the problem is. The problem is where a prefix of the file first
+// fails with the same message: the parser streams, so a prefix that stops
+// before the problem parses (or fails differently, at its end). Found by
+// bisection over the lines, O(log lines) parses. Messages a truncated
+// prefix also produces ("end of stream") keep yaml.v3's line.
+func (f *file) problemLine(reported int, msg string) int {
+	if strings.Contains(msg, "end of stream") || len(f.src) == 0 {
+		return reported
+	}
+	var ends []int // ends[k-1]: byte offset just past line k
+	for i, c := range f.src {
+		if c == '\n' {
+			ends = append(ends, i+1)
+		}
+	}
+	if len(ends) == 0 || ends[len(ends)-1] != len(f.src) {
+		ends = append(ends, len(f.src))
+	}
+	failsSame := func(k int) (same bool) {
+		defer func() {
+			if recover() != nil {
+				same = false
+			}
+		}()
+		var n yaml.Node
+		dec := yaml.NewDecoder(bytes.NewReader(f.src[:ends[k-1]]))
+		for {
+			err := dec.Decode(&n)
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return false
+			}
+			got := strings.TrimPrefix(err.Error(), "yaml: ")
+			if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+				got = m[2]
+			}
+			return got == msg
+		}
+	}
+	lo, hi := max(reported, 1), len(ends) // failsSame(hi) holds
+	if lo > hi || !failsSame(hi) {
+		return reported
+	}
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if failsSame(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// indentColumn is the column of the first non-blank character of a line.
+func (f *file) indentColumn(line int) int {
+	i := f.lineOffset(line, 1)
+	col := 1
+	for i < len(f.src) && (f.src[i] == ' ' || f.src[i] == '\t') {
+		i++
+		col++
+	}
+	return col
 }
 
 // lineOffset is the byte offset of a 1-based line and byte column.

@@ -1,6 +1,5 @@
-// Command leakline is Leakline's command-line tool.
-//
-//	leakline demo [--keep] [--timeout 90s]   run the whole pipeline on embedded defaults
+// Command leakline is Leakline's command-line tool. It only wires: the
+// commands live in pkg/demo and pkg/clicmd.
 package main
 
 import (
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/leakline/leakline/pkg/clicmd"
 	"github.com/leakline/leakline/pkg/config"
 	"github.com/leakline/leakline/pkg/demo"
 )
@@ -21,9 +21,12 @@ import (
 const usage = `usage: leakline <command> [flags]
 
 commands:
-  demo    run the whole pipeline on embedded defaults (in-process Kafka, a
-          private ClickHouse) over a scripted day with one insider, and print
-          the findings read back from ClickHouse
+  demo      run the whole pipeline on embedded defaults (in-process Kafka, a
+            private ClickHouse) over a scripted day with one insider, and
+            print the findings read back from ClickHouse
+  rules     validate and test rule packs: leakline rules validate|test DIR
+  inspect   print the PII detections in files or stdin as JSON lines
+  edm       build, describe and publish exact-data-match indexes
 `
 
 func main() {
@@ -37,6 +40,12 @@ func main() {
 	switch os.Args[1] {
 	case "demo":
 		err = runDemo(ctx, os.Args[2:])
+	case "rules":
+		os.Exit(clicmd.Rules(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "inspect":
+		os.Exit(clicmd.Inspect(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "edm":
+		os.Exit(clicmd.EDM(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return
