@@ -178,6 +178,23 @@ func BenchmarkScanNoPII(b *testing.B) {
 	b.Run("default", func(b *testing.B) { benchScan(b, Config{}, text) })
 }
 
+// htmlText wraps the mixed text's sentences in HTML markup, as the text/html
+// part of a mail body has it: '<', '=', '>' and ';' every few bytes.
+func htmlText(size int, seed uint64) []byte {
+	var sb strings.Builder
+	for _, p := range strings.SplitAfter(mixedText(size, seed), ". ") {
+		sb.WriteString(`<p class="body"><span style="font-size:12px">`)
+		sb.WriteString(p)
+		sb.WriteString("</span></p>\n")
+	}
+	return []byte(sb.String())
+}
+
+// BenchmarkScanHTML scans the mixed text as HTML (~1.6 MiB, the same PII).
+func BenchmarkScanHTML(b *testing.B) {
+	benchScan(b, Config{}, htmlText(1<<20, 1))
+}
+
 // BenchmarkScanHam scans the messages of the shared ham corpus (real
 // mailing-list mail, headers included: about 17 e-mail addresses and 2 IP
 // addresses per message), informational.

@@ -1,6 +1,10 @@
 package inspect
 
-import "strings"
+import (
+	"encoding/binary"
+	"math/bits"
+	"strings"
+)
 
 // Keyword lists (lower-case ASCII). A keyword matches at a word start;
 // keywords of three letters or fewer must also end at a word boundary
@@ -76,28 +80,48 @@ func lower(c byte) byte {
 // match reports whether a keyword occurs in buf (compared ASCII
 // case-insensitively) at a word start and, for keywords of three bytes or
 // fewer, at a word end, so that "cc" matches "CC:" but not "accept" or
-// "ccache".
+// "ccache". Word starts are found eight bytes at a time: only they are
+// looked at.
 func (k *kwSet) match(buf []byte) bool {
-	for p := 0; p < len(buf); p++ {
-		c := buf[p]
-		// Most bytes neither start a keyword nor a word: one table load
-		// rejects them.
-		if !k.first[c] || (p > 0 && isAlpha(buf[p-1])) {
-			continue
+	var carry uint64 // 0x80 when the byte before the current word was a letter
+	for base := 0; base < len(buf); base += 8 {
+		var x uint64
+		if base+8 <= len(buf) {
+			x = binary.LittleEndian.Uint64(buf[base:])
+		} else {
+			for q := len(buf) - 1; q >= base; q-- {
+				x = x<<8 | uint64(buf[q])
+			}
 		}
-	next:
-		for _, kw := range k.byFirst[lower(c)] {
-			e := p + len(kw)
-			if e > len(buf) {
+		// Letters: x|0x20 maps A-Z onto a-z; bytes >= 0x80 are excluded.
+		l := x | 0x2020202020202020 | highs
+		alpha := (l - 'a'*ones) &^ (l - ('z'+1)*ones) &^ x & highs
+		starts := alpha &^ (alpha<<8 | carry)
+		carry = alpha >> 56 & 0x80
+		for starts != 0 {
+			p := base + bits.TrailingZeros64(starts)>>3
+			starts &= starts - 1
+			if p >= len(buf) {
+				break
+			}
+			c := buf[p]
+			if !k.first[c] {
 				continue
 			}
-			for q := 1; q < len(kw); q++ {
-				if lower(buf[p+q]) != kw[q] {
-					continue next
+		next:
+			for _, kw := range k.byFirst[lower(c)] {
+				e := p + len(kw)
+				if e > len(buf) {
+					continue
 				}
-			}
-			if len(kw) > 3 || e == len(buf) || !isAlpha(buf[e]) {
-				return true
+				for q := 1; q < len(kw); q++ {
+					if lower(buf[p+q]) != kw[q] {
+						continue next
+					}
+				}
+				if len(kw) > 3 || e == len(buf) || !isAlpha(buf[e]) {
+					return true
+				}
 			}
 		}
 	}

@@ -138,23 +138,32 @@ func (st *state) iban(l int, c1, c2 byte, k int) int {
 			prevAlnum = true
 			continue
 		}
-		if c >= 0x80 {
-			if a, w := alnumAt(b, k); w > 0 {
-				buf = append(buf, a)
-				k += w
-				prevAlnum = true
-				continue
-			}
-			if z := zwAt(b, k); z > 0 {
-				k += z
-				continue
-			}
+		// Full-width forms read as ASCII, invisible characters are
+		// skipped.
+		c, w := charAt(b, k)
+		if w == 0 {
+			break
 		}
-		if prevAlnum && (c == ' ' || c == '-' || c == '.') && k+1 < n {
-			if _, w := alnumAt(b, k+1); w > 0 {
-				k++
-				prevAlnum = false
-				continue
+		if c == 0 {
+			k += w
+			continue
+		}
+		if isAlnum(c) {
+			if 'a' <= c && c <= 'z' {
+				c -= 'a' - 'A'
+			}
+			buf = append(buf, c)
+			k += w
+			prevAlnum = true
+			continue
+		}
+		if prevAlnum && (c == ' ' || c == '-' || c == '.') {
+			if j := skipZW(b, k+w); j < n {
+				if _, w2 := alnumAt(b, j); w2 > 0 {
+					k = j
+					prevAlnum = false
+					continue
+				}
 			}
 		}
 		break
@@ -199,15 +208,21 @@ func mod97(v []byte) bool {
 	if len(v) < 5 {
 		return false
 	}
-	rem := 0
+	// Digits are folded in up to 8 at a time (letters count as two), so
+	// there is one division per chunk rather than per character.
+	rem, acc, scale := uint64(0), uint64(0), uint64(1)
 	add := func(c byte) bool {
 		switch {
 		case isDigit(c):
-			rem = (rem*10 + int(c-'0')) % 97
+			acc, scale = acc*10+uint64(c-'0'), scale*10
 		case isUpper(c):
-			rem = (rem*100 + int(c-'A') + 10) % 97
+			acc, scale = acc*100+uint64(c-'A')+10, scale*100
 		default:
 			return false
+		}
+		if scale >= 1e8 {
+			rem = (rem*scale + acc) % 97
+			acc, scale = 0, 1
 		}
 		return true
 	}
@@ -221,7 +236,7 @@ func mod97(v []byte) bool {
 			return false
 		}
 	}
-	return rem == 1
+	return (rem*scale+acc)%97 == 1
 }
 
 // spanishCCC checks the two national check digits of a Spanish BBAN

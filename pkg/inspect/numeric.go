@@ -1,5 +1,10 @@
 package inspect
 
+import (
+	"encoding/binary"
+	"math/bits"
+)
+
 // Digit runs: a run is a sequence of digit groups joined by single
 // separators (space, '-', '.', no-break space) or parentheses, collected
 // once and offered to every numeric validator. Full-width digits count as
@@ -172,15 +177,20 @@ func (st *state) numericAt(i int) int {
 			return e
 		}
 	}
-	// Fast path for the common short number ("2024", "12", "10:30"): a
-	// lone group of ASCII digits too short to be anything.
+	// Fast paths for the common short numbers: a lone group of ASCII
+	// digits too short to be anything ("2024", "12", "10:30"), or two
+	// groups with fewer than 7 digits in all ("$4999.99", "3.5", "12-15").
+	// They return exactly where collect and the checks below would.
 	n := len(b)
-	j := i
-	for j < n && isDigit(b[j]) {
-		j++
-	}
+	j := digitRun(b, i)
 	if j-i < 9 && !st.mayContinue(j) && (j-i < 7 || i == 0 || b[i-1] != '+') {
 		return j
+	}
+	if j-i < 6 && j+1 < n && (b[j] == '.' || b[j] == ' ' || b[j] == '-') && isDigit(b[j+1]) {
+		j2 := digitRun(b, j+1)
+		if j-i+j2-j-1 < 7 && !st.mayContinue(j2) && (j2 == n || b[j2] != '(') {
+			return j2
+		}
 	}
 	end := st.collect(i)
 	r := &st.r
@@ -194,6 +204,24 @@ func (st *state) numericAt(i int) int {
 	}
 	st.candidates()
 	return end
+}
+
+// digitRun returns the end of the run of ASCII digits starting at i,
+// counting eight bytes at a time (no branch per digit).
+func digitRun(b []byte, i int) int {
+	for i+8 <= len(b) {
+		x := binary.LittleEndian.Uint64(b[i:])
+		hx := x | highs
+		digits := (hx - '0'*ones) &^ (hx - ('9'+1)*ones) &^ x & highs
+		if other := ^digits & highs; other != 0 {
+			return i + bits.TrailingZeros64(other)>>3
+		}
+		i += 8
+	}
+	for i < len(b) && isDigit(b[i]) {
+		i++
+	}
+	return i
 }
 
 // mayContinue reports whether the digit run that stops at j might go on:

@@ -100,6 +100,11 @@ type Scanner struct {
 	swarLo uint64
 	swarHi uint64
 	swarEq uint64
+	// The strict mask: [strictLo, strictHi) (digits, ':') and bytes equal
+	// to swarEq or strictEq2 ('@').
+	strictLo  uint64
+	strictHi  uint64
+	strictEq2 uint64
 }
 
 type customDetector struct {
@@ -189,28 +194,50 @@ func New(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
 	// for IPv6. The SWAR loop flags a superset (a byte range plus one
 	// byte); the table decides.
 	s.numeric = s.enabled&(dCard|dPhone|dSSN|dNINO|dIBAN|dIP) != 0
-	lo, hi, eq := byte('@'), byte('@'+1), byte(0xEF)
+	s.setTriggers()
+	return s, nil
+}
+
+// setTriggers fills the trigger table and the SWAR masks from s.enabled:
+// digits and 0xEF (full-width digits) for the numeric detectors, '@' and
+// 0xEF (full-width '＠') for e-mail, ':' for IPv6. The loose mask flags a
+// byte range and 0xEF; the strict one a narrower range, 0xEF and '@'. Both
+// flag supersets of the triggers; the table decides. An empty range is
+// [1, 1).
+func (s *Scanner) setTriggers() {
+	lo, hi := byte(1), byte(1)   // loose range
+	slo, shi := byte(1), byte(1) // strict range
+	eq2 := byte(0xEF)
 	if s.numeric {
 		lo, hi = '0', '9'+1
-		if s.enabled&(dEmail|dIP) != 0 {
-			hi = '@' + 1
-		}
+		slo, shi = '0', '9'+1
 		for c := '0'; c <= '9'; c++ {
 			s.trig[c] = true
 		}
 		s.trig[0xEF] = true
 	}
+	if s.enabled&dIP != 0 {
+		s.trig[':'] = true
+		if !s.numeric {
+			lo, slo = ':', ':'
+		}
+		hi, shi = ':'+1, ':'+1
+	}
 	if s.enabled&dEmail != 0 {
 		s.trig['@'] = true
 		s.trig[0xEF] = true
-	}
-	if s.enabled&dIP != 0 {
-		s.trig[':'] = true
+		if lo == 1 {
+			lo = '@'
+		}
+		hi = '@' + 1
+		eq2 = '@'
 	}
 	s.swarLo = uint64(lo) * ones
 	s.swarHi = uint64(hi) * ones
-	s.swarEq = uint64(eq) * ones
-	return s, nil
+	s.swarEq = 0xEF * ones
+	s.strictLo = uint64(slo) * ones
+	s.strictHi = uint64(shi) * ones
+	s.strictEq2 = uint64(eq2) * ones
 }
 
 // allowVariants returns the forms under which an AllowValues entry is
@@ -302,35 +329,109 @@ type state struct {
 	norm    [maxLocalLen + 1 + maxDomainLen + 2]byte // normalized value scratch
 }
 
+// swarLoose sets the high bit of each byte of x that lies in [lo, hi) or
+// equals eq (each broadcast to every byte; lo, hi < 0x80).
+func swarLoose(x, lo, hi, eq uint64) uint64 {
+	h, e := x|highs, x^eq
+	return ((h-lo)&^(h-hi)&^x | (e-ones)&^e) & highs
+}
+
+// swarStrict is swarLoose with a second byte eq2 compared for equality.
+func swarStrict(x, lo, hi, eq, eq2 uint64) uint64 {
+	h, e, f := x|highs, x^eq, x^eq2
+	return ((h-lo)&^(h-hi)&^x | (e-ones)&^e | (f-ones)&^f) & highs
+}
+
+// skipLoose returns the index of the first byte at or after i flagged by
+// swarLoose (or a position within the last 7 bytes), 32 bytes per
+// iteration.
+func skipLoose(b []byte, i int, lo, hi, eq uint64) int {
+	n := len(b)
+	for i+32 <= n {
+		w := b[i : i+32 : i+32]
+		mx := swarLoose(binary.LittleEndian.Uint64(w[0:8]), lo, hi, eq)
+		my := swarLoose(binary.LittleEndian.Uint64(w[8:16]), lo, hi, eq)
+		mz := swarLoose(binary.LittleEndian.Uint64(w[16:24]), lo, hi, eq)
+		mv := swarLoose(binary.LittleEndian.Uint64(w[24:32]), lo, hi, eq)
+		if mx|my|mz|mv != 0 {
+			switch {
+			case mx != 0:
+				return i + bits.TrailingZeros64(mx)>>3
+			case my != 0:
+				return i + 8 + bits.TrailingZeros64(my)>>3
+			case mz != 0:
+				return i + 16 + bits.TrailingZeros64(mz)>>3
+			}
+			return i + 24 + bits.TrailingZeros64(mv)>>3
+		}
+		i += 32
+	}
+	for i+8 <= n {
+		if m := swarLoose(binary.LittleEndian.Uint64(b[i:]), lo, hi, eq); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
+}
+
+// skipStrict is skipLoose for swarStrict.
+func skipStrict(b []byte, i int, lo, hi, eq, eq2 uint64) int {
+	n := len(b)
+	for i+32 <= n {
+		w := b[i : i+32 : i+32]
+		mx := swarStrict(binary.LittleEndian.Uint64(w[0:8]), lo, hi, eq, eq2)
+		my := swarStrict(binary.LittleEndian.Uint64(w[8:16]), lo, hi, eq, eq2)
+		mz := swarStrict(binary.LittleEndian.Uint64(w[16:24]), lo, hi, eq, eq2)
+		mv := swarStrict(binary.LittleEndian.Uint64(w[24:32]), lo, hi, eq, eq2)
+		if mx|my|mz|mv != 0 {
+			switch {
+			case mx != 0:
+				return i + bits.TrailingZeros64(mx)>>3
+			case my != 0:
+				return i + 8 + bits.TrailingZeros64(my)>>3
+			case mz != 0:
+				return i + 16 + bits.TrailingZeros64(mz)>>3
+			}
+			return i + 24 + bits.TrailingZeros64(mv)>>3
+		}
+		i += 32
+	}
+	for i+8 <= n {
+		if m := swarStrict(binary.LittleEndian.Uint64(b[i:]), lo, hi, eq, eq2); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
+}
+
+// strictAfter is how many false exits (bytes the loose mask flags that are
+// no trigger: ; < = > ? in HTML and code) make a scan switch to the strict
+// mask for the rest of the input.
+const strictAfter = 32
+
 // scan is the single pass over the input.
 func (st *state) scan() {
 	b := st.text
 	n := len(b)
 	s := st.s
+	// The loose mask (a byte range plus 0xEF) is the cheapest and fits
+	// prose; where it flags many bytes for nothing the strict one (the
+	// range narrowed to digits and ':', '@' compared) takes over.
 	lo, hi, eq := s.swarLo, s.swarHi, s.swarEq
+	slo, shi, seq, seq2 := s.strictLo, s.strictHi, s.swarEq, s.strictEq2
+	strict := false
+	falseExits := 0
 	numeric := s.numeric
 	i := 0
 	for {
-		// SWAR skip, 16 bytes per iteration: flag bytes in [lo, hi) and
-		// bytes equal to eq, a superset of the trigger bytes.
-		for i+16 <= n {
-			x := binary.LittleEndian.Uint64(b[i:])
-			y := binary.LittleEndian.Uint64(b[i+8:])
-			hx, hy := x|highs, y|highs
-			ex, ey := x^eq, y^eq
-			mx := ((hx-lo)&^(hx-hi)&^x | (ex-ones)&^ex) & highs
-			my := ((hy-lo)&^(hy-hi)&^y | (ey-ones)&^ey) & highs
-			if mx|my != 0 {
-				if mx != 0 {
-					i += bits.TrailingZeros64(mx) >> 3
-				} else {
-					i += 8 + bits.TrailingZeros64(my)>>3
-				}
-				break
-			}
-			i += 16
+		if strict {
+			i = skipStrict(b, i, slo, shi, seq, seq2)
+		} else {
+			i = skipLoose(b, i, lo, hi, eq)
 		}
-		if i+16 > n {
+		if i+8 > n {
 			for i < n && !s.trig[b[i]] {
 				i++
 			}
@@ -345,6 +446,9 @@ func (st *state) scan() {
 		}
 		if !s.trig[c] {
 			i++
+			if falseExits++; falseExits == strictAfter {
+				strict = true
+			}
 			continue
 		}
 		next := i + 1
