@@ -75,11 +75,10 @@ func loadDemo(t *testing.T) *demoFixture {
 		Topics:     kafkaio.DefaultTopics(),
 		Partitions: 3,
 		Store:      chstore.Config{Addr: srv.Addr(), Database: store.Database()},
-		Engine:     detect.DefaultConfig(),
+		Engine:     twoRuleConfig(t),
 		HMACKey:    testKey,
 		Sink:       chsink.Config{BatchSize: 200, FlushInterval: 100 * time.Millisecond},
 	}
-	cfg.Engine.Content.Shadow = true
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := pipeline.Prepare(ctx, cfg); err != nil {
@@ -319,4 +318,25 @@ func assertNoneOf(t *testing.T, what string, texts, values []string) {
 			}
 		}
 	}
+}
+
+// twoRuleConfig narrows the default pack to the bulk-read rule (live) and
+// the content rule switched to shadow mode, so the demo day yields exactly
+// one live and one shadow finding for the assertions of these tests.
+func twoRuleConfig(t *testing.T) detect.Config {
+	t.Helper()
+	cfg := detect.DefaultConfig()
+	pack := *cfg.Pack
+	pack.Rules = nil
+	for _, id := range []string{ruleBulk, ruleContent} {
+		r := cfg.Pack.Rule(id)
+		if r == nil {
+			t.Fatalf("the default pack has no rule %s", id)
+		}
+		cp := *r
+		cp.Shadow = id == ruleContent
+		pack.Rules = append(pack.Rules, &cp)
+	}
+	cfg.Pack = &pack
+	return cfg
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/leakline/leakline/pkg/detect"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,6 +23,9 @@ import (
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/grafana"
 )
+
+// defaultPack is the pack the demo day runs through (narrowed in loadDemo).
+var defaultPack = detect.DefaultConfig().Pack
 
 const (
 	ruleBulk    = "crm.bulk_read_no_ticket" // live, high
@@ -201,8 +205,8 @@ func testQueries(t *testing.T, f *demoFixture, collect func(data.Frames)) {
 		{name: "over time by channel", query: `{"queryType":"findings_over_time","groupBy":"channel"}`, check: wide("channel", []string{"email", "none"}, 2)},
 		{name: "over time by rule", query: `{"queryType":"findings_over_time","groupBy":"rule"}`, check: wide("rule", []string{ruleBulk, ruleContent}, 2)},
 		{name: "over time by mode", query: `{"queryType":"findings_over_time","groupBy":"mode"}`, check: wide("mode", []string{"live", "shadow"}, 2)},
-		{name: "over time by pack", query: `{"queryType":"findings_over_time","groupBy":"pack_version"}`, check: wide("pack_version", []string{"builtin-1"}, 2)},
-		{name: "over time by rule version", query: `{"queryType":"findings_over_time","groupBy":"rule_version"}`, check: wide("rule_version", []string{ruleBulk + "@1", ruleContent + "@1"}, 2)},
+		{name: "over time by pack", query: `{"queryType":"findings_over_time","groupBy":"pack_version"}`, check: wide("pack_version", []string{defaultPack.Version}, 2)},
+		{name: "over time by rule version", query: `{"queryType":"findings_over_time","groupBy":"rule_version"}`, check: wide("rule_version", []string{ruleBulk + "@" + defaultPack.Rule(ruleBulk).Version, ruleContent + "@" + defaultPack.Rule(ruleContent).Version}, 2)},
 		{name: "over time total", query: `{"queryType":"findings_over_time"}`, check: wide("", []string{""}, 2)},
 		{name: "over time filtered keeps empty series", query: `{"queryType":"findings_over_time","groupBy":"severity","severities":["low","critical"]}`, check: wide("severity", []string{"critical", "low"}, 1)},
 		{name: "over time of an actor", query: `{"queryType":"findings_over_time","groupBy":"rule","actor":"` + insider + `"}`, check: wide("rule", []string{ruleBulk, ruleContent}, 2)},
