@@ -3,7 +3,6 @@ package detect
 import (
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"time"
 
@@ -120,7 +119,7 @@ type Engine struct {
 	env       *rules.Env
 	rules     []*ruleState
 	watermark time.Time
-	lastSweep time.Time
+	timers    *timers
 	stats     Stats
 	seen      *recentIDs
 	scratch   []inspect.Detection
@@ -138,7 +137,7 @@ func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 		return nil, errors.New("detect: a content scanner is required")
 	}
 	cfg = cfg.withDefaults()
-	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), vm: rules.NewVM(), env: rules.NewEnv()}
+	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), timers: newTimers(), vm: rules.NewVM(), env: rules.NewEnv()}
 	for _, r := range cfg.Pack.Rules {
 		if r.Enabled {
 			e.rules = append(e.rules, &ruleState{r: r, groups: make(map[string]*group)})
@@ -188,10 +187,7 @@ func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 			e.stats.EvalErrors++
 		}
 	}
-	if e.watermark.Sub(e.lastSweep) >= sweepEvery {
-		e.lastSweep = e.watermark
-		e.sweep(now)
-	}
+	e.timers.due(e.watermark, func(rs *ruleState, g *group) { e.visit(rs, g, now) })
 	var out []finding.Finding
 	if len(e.pending) > 0 {
 		out = append(out, e.pending...)
@@ -235,10 +231,6 @@ func (c Config) Horizon() time.Duration {
 	}
 	return h + c.AllowedLateness
 }
-
-// sweepEvery is how much event time passes between sweeps that fire expired
-// absences, close ended incidents and evict idle state.
-const sweepEvery = time.Minute
 
 // inspection is what content inspection found in the current event.
 type inspection struct {
@@ -349,34 +341,42 @@ func addEvidence(list []finding.Evidence, ev finding.Evidence) []finding.Evidenc
 	return append(list, ev)
 }
 
+// hashString is 64-bit FNV-1a, inline so it never allocates.
 func hashString(s string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(s))
-	return h.Sum64()
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
-// recentIDs remembers the last n event ids (FIFO).
+// recentIDs remembers the last n event ids (FIFO) as 64-bit hashes.
 type recentIDs struct {
-	ids  map[string]struct{}
-	ring []string
+	ids  map[uint64]struct{}
+	ring []uint64
 	next int
+	full bool
 }
 
 func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{ids: make(map[string]struct{}, n), ring: make([]string, n)}
+	return &recentIDs{ids: make(map[uint64]struct{}, n), ring: make([]uint64, n)}
 }
 
 // seen reports whether id was seen recently, and remembers it.
 func (r *recentIDs) seen(id string) bool {
-	if _, ok := r.ids[id]; ok {
+	h := hashString(id)
+	if _, ok := r.ids[h]; ok {
 		return true
 	}
-	if old := r.ring[r.next]; old != "" {
-		delete(r.ids, old)
+	if r.full {
+		delete(r.ids, r.ring[r.next])
 	}
-	r.ring[r.next] = id
-	r.ids[id] = struct{}{}
-	r.next = (r.next + 1) % len(r.ring)
+	r.ring[r.next] = h
+	r.ids[h] = struct{}{}
+	if r.next++; r.next == len(r.ring) {
+		r.next, r.full = 0, true
+	}
 	return false
 }
 
@@ -388,8 +388,7 @@ func (e *Engine) Advance(to, now time.Time) []finding.Finding {
 	if to.After(e.watermark) {
 		e.watermark = to
 	}
-	e.lastSweep = e.watermark
-	e.sweep(now)
+	e.timers.due(e.watermark.Add(time.Minute), func(rs *ruleState, g *group) { e.visit(rs, g, now) })
 	out := append([]finding.Finding(nil), e.pending...)
 	e.pending = e.pending[:0]
 	e.stats.Findings += uint64(len(out))

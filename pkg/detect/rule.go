@@ -26,10 +26,11 @@ type group struct {
 	seq      *window.Sequence
 	abs      *window.Absence
 	base     *window.Baseline
-	refs     []ref // contributing event ids within the window (bounded, newest last)
-	actor    event.Actor
-	matches  float64 // completed sequences / expired absences in the open incident
+	refs     []ref        // contributing event ids within the window (bounded, newest last)
+	actor    *event.Actor // absence rules only: who the pending events belong to
+	matches  float64      // completed sequences / expired absences in the open incident
 	inc      *incident
+	slot     int64 // the timers slot this group is registered in (0: none)
 }
 
 // incident is an open finding that grows until its cool-down passes.
@@ -105,7 +106,7 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 	if late {
 		return nil // counted by the caller; a late event never moves a window
 	}
-	g.refs = pushRef(g.refs, ref{at: ev.Time, id: ev.EventID}, g.latest.Add(-w.Over))
+	g.refs = pushRef(g.refs, ref{at: ev.Time.UnixNano(), id: ev.EventID}, g.latest.Add(-w.Over))
 	var value float64
 	var start time.Time
 	above := false
@@ -154,9 +155,11 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 		threshold := max(w.Factor*median, w.MinValue)
 		above = n >= w.MinHistory && value >= threshold
 		e.observe(rs, g, ev, value, threshold, start, above, now)
+		e.schedule(rs, g)
 		return nil
 	}
 	e.observe(rs, g, ev, value, w.Threshold, start, above, now)
+	e.schedule(rs, g)
 	return nil
 }
 
@@ -185,7 +188,7 @@ func (e *Engine) observe(rs *ruleState, g *group, ev *event.Event, value, thresh
 		inc = &incident{f: newFinding(r, e.cfg.Pack.Version, g.key, ev, start), epoch: epoch}
 		inc.f.Threshold = threshold
 		for _, x := range g.refs {
-			if x.id != ev.EventID && !x.at.Before(start) {
+			if x.id != ev.EventID && x.at >= start.UnixNano() {
 				inc.f.EventIDs = appendBounded(inc.f.EventIDs, x.id, finding.MaxEventIDs)
 				inc.f.EventCount++
 			}
@@ -345,7 +348,7 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 		}
 		g.refs = g.refs[:0]
 		for _, id := range m.Refs {
-			g.refs = pushRef(g.refs, ref{at: m.Start, id: id}, time.Time{})
+			g.refs = pushRef(g.refs, ref{at: m.Start.UnixNano(), id: id}, time.Time{})
 		}
 		if g.inc == nil {
 			g.matches = 0
@@ -353,6 +356,7 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 		g.matches++
 		e.observe(rs, g, ev, g.matches, 1, m.Start, true, now)
 	}
+	e.schedule(rs, g)
 	return nil
 }
 
@@ -375,6 +379,13 @@ func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 	if err != nil {
 		return err
 	}
+	if !isA {
+		// Only a B: it matters only to a group that has As pending (or had
+		// them recently); never create state for it.
+		if _, ok := rs.groups[key]; !ok {
+			return nil
+		}
+	}
 	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
 	if !ok {
 		return errGroupBound
@@ -389,33 +400,59 @@ func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 		g.abs.Satisfy(ev.Time)
 	}
 	if isA {
-		g.actor = ev.Actor
+		a := ev.Actor
+		g.actor = &a
 		g.abs.Expect(ev.Time, ev.EventID)
 	}
+	e.schedule(rs, g)
 	return nil
 }
 
-// sweep fires expired absences, closes incidents whose cool-down passed in
-// event time, and evicts groups with nothing left.
-func (e *Engine) sweep(now time.Time) {
+// visit handles a group whose deadline came: it fires expired absences,
+// closes the incident whose cool-down passed in event time, evicts the group
+// when nothing is left, and otherwise schedules its next deadline.
+func (e *Engine) visit(rs *ruleState, g *group, now time.Time) {
 	wm := e.watermark
-	for _, rs := range e.rules {
-		r := rs.r
-		horizon := r.Window.Over + r.CoolDown + r.Window.History
-		for key, g := range rs.groups {
-			if g.abs != nil {
-				for _, p := range g.abs.Expired(wm) {
-					e.fireAbsence(rs, g, p, now)
-				}
-			}
-			if g.inc != nil && wm.Sub(g.inc.last) > r.CoolDown {
-				e.close(g, now)
-			}
-			if g.inc == nil && g.latest.Add(horizon).Before(wm) {
-				delete(rs.groups, key)
-			}
+	r := rs.r
+	if g.abs != nil {
+		for _, p := range g.abs.Expired(wm) {
+			e.fireAbsence(rs, g, p, now)
 		}
 	}
+	if g.inc != nil && wm.Sub(g.inc.last) > r.CoolDown {
+		e.close(g, now)
+	}
+	if g.inc == nil && g.idleAt(r).Before(wm) && (g.abs == nil || g.abs.Len() == 0) {
+		delete(rs.groups, g.key)
+		return
+	}
+	e.schedule(rs, g)
+}
+
+// schedule registers the group's next deadline with the timers.
+func (e *Engine) schedule(rs *ruleState, g *group) {
+	at := g.idleAt(rs.r)
+	if g.inc != nil {
+		at = minTime(at, g.inc.last.Add(rs.r.CoolDown+time.Nanosecond))
+	}
+	if g.abs != nil {
+		if d, ok := g.abs.NextDeadline(); ok {
+			at = minTime(at, d.Add(time.Nanosecond))
+		}
+	}
+	e.timers.schedule(rs, g, at)
+}
+
+// idleAt is when the group holds nothing any more unless new events come.
+func (g *group) idleAt(r *rules.Rule) time.Time {
+	return g.latest.Add(r.Window.Over + r.Window.History + r.CoolDown)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func (e *Engine) fireAbsence(rs *ruleState, g *group, p window.Pending, now time.Time) {
@@ -451,19 +488,23 @@ func (e *Engine) fireAbsence(rs *ruleState, g *group, p window.Pending, now time
 
 // ref is a contributing event.
 type ref struct {
-	at time.Time
+	at int64 // unix nanoseconds
 	id string
 }
 
+// maxGroupRefs bounds the contributing event ids a group remembers before
+// an incident opens (an open incident lists up to finding.MaxEventIDs).
+const maxGroupRefs = 8
+
 // pushRef appends r, drops refs older than cut (when cut is set) and keeps
-// at most finding.MaxEventIDs, the newest.
+// at most maxGroupRefs, the newest.
 func pushRef(refs []ref, r ref, cut time.Time) []ref {
 	refs = append(refs, r)
 	i := 0
-	for i < len(refs) && !cut.IsZero() && refs[i].at.Before(cut) {
+	for i < len(refs) && !cut.IsZero() && refs[i].at < cut.UnixNano() {
 		i++
 	}
-	if over := len(refs) - i - finding.MaxEventIDs; over > 0 {
+	if over := len(refs) - i - maxGroupRefs; over > 0 {
 		i += over
 	}
 	if i > 0 {

@@ -200,3 +200,12 @@ func (a *Absence) Dropped() uint64 { return a.dropped }
 func (a *Absence) Size() int {
 	return int(unsafe.Sizeof(*a)) + cap(a.pending)*int(unsafe.Sizeof(pend{})) + cap(a.seen)*8 + a.refLen
 }
+
+// NextDeadline is the earliest deadline of a pending A: Expired returns it
+// once the watermark passes it. ok is false when nothing is pending.
+func (a *Absence) NextDeadline() (time.Time, bool) {
+	if len(a.pending) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, a.pending[0].t+a.within).UTC(), true
+}

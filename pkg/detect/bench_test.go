@@ -1,0 +1,107 @@
+package detect_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/event"
+)
+
+// mixedStream returns n normalized events of about 0.5 KB: 80% CRM reads
+// (a few records, most with a ticket) and 20% outbound mails whose text
+// holds an address or a card now and then, for actors drawn from a Zipf
+// distribution over `actors`.
+func mixedStream(n, actors int) []*event.Event {
+	r := rand.New(rand.NewPCG(1, 2))
+	z := rand.NewZipf(r, 1.1, 1, uint64(actors-1))
+	t0 := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+	filler := strings.Repeat("Thanks for the update, the renewal is on track and the team will follow up next week. ", 4)
+	evs := make([]*event.Event, n)
+	for i := range evs {
+		a := int(z.Uint64())
+		actor := event.Actor{UID: fmt.Sprintf("u-%06d", a), Email: fmt.Sprintf("u%06d@corp.example", a), Department: "support", Role: "agent"}
+		at := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		id := fmt.Sprintf("e-%08d", i)
+		if i%5 != 0 {
+			ticket := ""
+			if r.IntN(10) > 0 {
+				ticket = fmt.Sprintf("T-%06d", r.IntN(1_000_000))
+			}
+			ids := []string{fmt.Sprintf("C-%07d", r.IntN(5_000_000)), fmt.Sprintf("C-%07d", r.IntN(5_000_000))}
+			evs[i] = &event.Event{Kind: event.KindCRMAccess, EventID: id, Time: at, Actor: actor, CRM: &event.CRMAccess{
+				EventID: id, Time: at, Actor: actor, Action: event.ActionView, TicketID: ticket, AppName: "crm",
+				Records: event.Records{IDs: ids, Count: 2, Fields: []string{"name", "email"}, Region: "US"}}}
+			continue
+		}
+		text := filler
+		if r.IntN(4) == 0 {
+			text += fmt.Sprintf(" Contact: customer%d@example.com card 4111 1111 1111 1111.", i)
+		}
+		to := "colleague@corp.example"
+		if r.IntN(3) == 0 {
+			to = "partner@vendor.example"
+		}
+		evs[i] = &event.Event{Kind: event.KindOutbound, EventID: id, Time: at, Actor: actor, Outbound: &event.Outbound{
+			EventID: id, Time: at, Actor: actor, Channel: event.ChannelEmail, Subject: "Renewal",
+			Destination: event.Destination{Recipients: []string{to}, Domains: []string{to[strings.IndexByte(to, '@')+1:]}},
+			Content:     event.Content{Size: int64(len(text)), Text: text}}}
+	}
+	return evs
+}
+
+// BenchmarkEngineProcess is the per-event cost of the default pack:
+// inspection of outbound text plus every rule's match, group and window.
+func BenchmarkEngineProcess(b *testing.B) {
+	evs := mixedStream(200_000, 20_000)
+	e, err := detect.New(detect.DefaultConfig(), scanner(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		ev := evs[i%len(evs)]
+		if i >= len(evs) { // a second pass: fresh ids, later times
+			cp := *ev
+			cp.EventID = fmt.Sprintf("%s-%d", ev.EventID, i)
+			cp.Time = ev.Time.Add(time.Duration(i/len(evs)) * 24 * time.Hour)
+			ev = &cp
+		}
+		e.Process(ev, now)
+		i++
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/event")
+}
+
+// BenchmarkEngineStatePerActor reports the engine's heap per tracked actor
+// per rule after a day of Zipf-distributed activity of 100k actors.
+func BenchmarkEngineStatePerActor(b *testing.B) {
+	for b.Loop() {
+		evs := mixedStream(1_000_000, 100_000)
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		e, err := detect.New(detect.DefaultConfig(), scanner(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+		for _, ev := range evs {
+			e.Process(ev, now)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		s := e.Stats()
+		groups := max(s.Groups, 1)
+		b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/float64(groups), "B/group")
+		b.ReportMetric(float64(groups), "groups")
+		runtime.KeepAlive(e)
+		runtime.KeepAlive(evs)
+	}
+}
