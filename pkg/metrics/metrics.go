@@ -66,6 +66,29 @@ var (
 	SinkRetries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "leakline_sink_retries_total", Help: "ClickHouse insert attempts that failed and were retried.",
 	})
+	// Pages counts what the pager did with incidents, by receiver (the
+	// receiver's name in the routing policy) and outcome: triggered,
+	// updated, resent, resolved, suppressed, summary, recorded, rejected,
+	// retried, stale, duplicate.
+	Pages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leakline_pages_total", Help: "Pager events by receiver and outcome (triggered, updated, resent, resolved, suppressed, summary, recorded, rejected, retried, stale, duplicate).",
+	}, []string{"receiver", "outcome"})
+	// PagerOpenIncidents is the number of incidents open at each receiver:
+	// paged and not yet resolved, or folded into a flood summary.
+	PagerOpenIncidents = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "leakline_pager_open_incidents", Help: "Incidents open at a receiver (paged or folded into a flood summary), not yet resolved.",
+	}, []string{"receiver"})
+	// PagerUnrouted counts live findings that no route of the policy
+	// matched: they page nobody.
+	PagerUnrouted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "leakline_pager_unrouted_findings_total", Help: "Live (non-shadow) findings no route of the paging policy matched.",
+	})
+	// PagerRestoreFailures counts starts (and rebalances) after which a
+	// receiver's open incidents could not be rebuilt from the findings
+	// topic.
+	PagerRestoreFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leakline_pager_restore_failures_total", Help: "Failed rebuilds of a receiver's open incidents from the findings topic.",
+	}, []string{"receiver"})
 )
 
 func init() {
@@ -74,5 +97,6 @@ func init() {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		Consumed, Produced, Lag, LagSeconds, DeadLetters, Duplicates, LateEvents, FutureEvents,
 		Findings, SinkBatchRows, SinkInsertSeconds, SinkRetries,
+		Pages, PagerOpenIncidents, PagerUnrouted, PagerRestoreFailures,
 	)
 }

@@ -17,10 +17,15 @@ import (
 	"github.com/hashicorp/go-multierror"
 
 	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/service"
 )
 
 // ShutdownTimeout bounds the graceful shutdown after SIGINT/SIGTERM.
 const ShutdownTimeout = 20 * time.Second
+
+// DefaultMetricsAddr is where the service serves /metrics, /healthz and
+// /readyz unless told otherwise.
+const DefaultMetricsAddr = ":9464"
 
 // Flags are the pager service's flags; each has a LEAKLINE_* environment
 // variable, and a flag given on the command line wins.
@@ -36,6 +41,7 @@ type Flags struct {
 	webhookURL, webhookSecFile *string
 	maxAge                     *time.Duration
 	logLevel                   *string
+	metricsAddr                *string
 	check                      *bool
 	envErrs                    []error
 }
@@ -75,6 +81,7 @@ func RegisterFlags(fs *flag.FlagSet, getenv func(string) string) *Flags {
 	}
 	f.maxAge = fs.Duration("max-age", maxAge, "findings detected longer ago are not paged; 0 pages all (env LEAKLINE_PAGER_MAX_AGE)")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
+	f.metricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", DefaultMetricsAddr, "listen address of /metrics, /healthz and /readyz (empty disables)")
 	f.check = fs.Bool("check", false, "validate the configuration and the policy, print the routes and exit")
 	return f
 }
@@ -122,6 +129,7 @@ func (f *Flags) Resolve() (Config, error) {
 		errs = multierror.Append(errs, err)
 	}
 	if err := errs.ErrorOrNil(); err != nil {
+		errs.ErrorFormat = listErrors
 		return cfg, fmt.Errorf("config: %w", err)
 	}
 	return cfg, nil
@@ -226,6 +234,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	go func() {
+		if err := service.Serve(runCtx, *flags.metricsAddr, p.Ready, log); err != nil {
+			log.Error("observability endpoint failed", "err", err)
+		}
+	}()
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
 	select {

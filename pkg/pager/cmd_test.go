@@ -3,6 +3,9 @@ package pager
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,9 +89,55 @@ func TestRunServiceUntilCancelled(t *testing.T) {
 			"LEAKLINE_PAGERDUTY_ROUTING_KEY_FILE": keyFile,
 			"LEAKLINE_GRAFANA_URL":                "https://grafana.test",
 			"LEAKLINE_PAGER_GROUP":                "svc-" + env.topic.Findings,
+			"LEAKLINE_METRICS_ADDR":               "127.0.0.1:0",
 		}), &out)
 	}()
 	eventually(t, 20*time.Second, "paged", func() bool { return pd.incidents()[f.FindingID] != nil })
+
+	// The observability endpoint: ready, and metrics by receiver and
+	// outcome without any user, actor or finding id.
+	var addr string
+	eventually(t, 5*time.Second, "the observability endpoint", func() bool {
+		for _, line := range strings.Split(out.String(), "\n") {
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "observability endpoint" {
+				addr = rec.Addr
+			}
+		}
+		return addr != ""
+	})
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz: %d %s", code, body)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz: %d", code)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`leakline_pages_total{outcome="triggered",receiver="pd"}`,
+		`leakline_pages_total{outcome="rejected",receiver="pd"}`,
+		`leakline_pager_open_incidents{receiver="pd"}`,
+		`leakline_deadletters_total{reason="pager_rejected",stage="pager"}`,
+		`leakline_messages_consumed_total{group="svc-` + env.topic.Findings + `.pd"`,
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %s", code, want)
+		}
+	}
+	for _, leak := range []string{"u-1", f.FindingID, testRoutingKey} {
+		if strings.Contains(body, leak) {
+			t.Errorf("/metrics shows %q", leak)
+		}
+	}
 	cancel()
 	select {
 	case code := <-done:
@@ -100,5 +149,38 @@ func TestRunServiceUntilCancelled(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), `"msg":"stopped"`) || strings.Contains(out.String(), testRoutingKey) || strings.Contains(out.String(), "u-1") {
 		t.Fatalf("log:\n%s", out.String())
+	}
+}
+
+// TestReady: /readyz reports ready only while the broker answers with the
+// findings topic.
+func TestReady(t *testing.T) {
+	env := kafkaEnv(t)
+	pol := mustPolicy(t, minimal)
+	for _, tt := range []struct {
+		name    string
+		brokers []string
+		topic   string
+		want    string // "" for ready
+	}{
+		{"ready", env.cfg.Brokers, env.topic.Findings, ""},
+		{"findings topic missing", env.cfg.Brokers, "no-such-topic", "no-such-topic"},
+		{"broker down", []string{"127.0.0.1:1"}, env.topic.Findings, "ping"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := env.config(pol)
+			cfg.AlertmanagerURL = "http://am.test:9093"
+			cfg.Kafka.Brokers, cfg.Topics.Findings = tt.brokers, tt.topic
+			p, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			defer cancel()
+			err = p.Ready(ctx)
+			if (err == nil) != (tt.want == "") || (err != nil && !strings.Contains(err.Error(), tt.want)) {
+				t.Errorf("Ready = %v, want %q", err, tt.want)
+			}
+		})
 	}
 }

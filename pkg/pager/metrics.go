@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync/atomic"
 	"time"
+
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // Outcomes of deliveries, the "outcome" label of per-receiver counters.
@@ -65,6 +67,15 @@ func (c *ReceiverCounters) counter(outcome string) *atomic.Uint64 {
 
 // Metrics are the pager's counters. Labels are receiver names (from the
 // policy) and outcomes (fixed): never a user id, a rule's data or PII.
+//
+// Each counter of a Pager is also exported through pkg/metrics (a service
+// runs one Pager; tests running several see the sums, and the open gauge of
+// the last): per receiver and outcome as
+// leakline_pages_total{receiver,outcome}, Open as
+// leakline_pager_open_incidents{receiver}, DeadLettered as
+// leakline_deadletters_total{stage="pager",reason}, Unrouted as
+// leakline_pager_unrouted_findings_total; Consumed is
+// leakline_messages_consumed_total of the lanes' consumer groups.
 type Metrics struct {
 	// Consumed counts findings read from Kafka.
 	Consumed atomic.Uint64
@@ -88,9 +99,22 @@ func newMetrics(names []string) *Metrics {
 	m := &Metrics{names: slices.Clone(names), receivers: make(map[string]*ReceiverCounters, len(names))}
 	for _, n := range names {
 		m.receivers[n] = &ReceiverCounters{}
+		// Export every series from the start, so that rate() and absent()
+		// work before the first page.
+		for _, o := range Outcomes {
+			metrics.Pages.WithLabelValues(n, o)
+		}
+		metrics.PagerOpenIncidents.WithLabelValues(n).Set(0)
+		metrics.PagerRestoreFailures.WithLabelValues(n)
+	}
+	for _, r := range []string{ReasonBadFinding, ReasonRejected} {
+		metrics.DeadLetters.WithLabelValues(deadLetterStage, r)
 	}
 	return m
 }
+
+// deadLetterStage is the stage label of the pager's dead letters.
+const deadLetterStage = "pager"
 
 // Receiver returns the counters of the named receiver, nil if unknown.
 func (m *Metrics) Receiver(name string) *ReceiverCounters { return m.receivers[name] }
@@ -108,8 +132,7 @@ func (m *Metrics) Pages(receiver, outcome string) uint64 {
 }
 
 // Each calls fn for every receiver and outcome, receivers in policy order:
-// what a /metrics endpoint exports as leakline_pager_pages_total{receiver,
-// outcome}.
+// the pager's share of leakline_pages_total{receiver, outcome}.
 func (m *Metrics) Each(fn func(receiver, outcome string, value uint64)) {
 	for _, n := range m.names {
 		for _, o := range Outcomes {
@@ -118,12 +141,38 @@ func (m *Metrics) Each(fn func(receiver, outcome string, value uint64)) {
 	}
 }
 
+// add counts one outcome of a receiver.
 func (m *Metrics) add(receiver, outcome string) {
 	if c := m.receivers[receiver]; c != nil {
 		if ctr := c.counter(outcome); ctr != nil {
 			ctr.Add(1)
+			metrics.Pages.WithLabelValues(receiver, outcome).Inc()
 		}
 	}
+}
+
+// setOpen records how many incidents are open at a receiver.
+func (m *Metrics) setOpen(receiver string, n int) {
+	if c := m.receivers[receiver]; c != nil {
+		c.Open.Store(int64(n))
+		metrics.PagerOpenIncidents.WithLabelValues(receiver).Set(float64(n))
+	}
+}
+
+// unrouted counts a finding no route matched.
+func (m *Metrics) unrouted(shadow bool) {
+	if shadow {
+		m.Shadow.Add(1)
+		return
+	}
+	m.Unrouted.Add(1)
+	metrics.PagerUnrouted.Inc()
+}
+
+// deadLettered counts a message written to the dead-letter topic.
+func (m *Metrics) deadLettered(reason string) {
+	m.DeadLettered.Add(1)
+	metrics.DeadLetters.WithLabelValues(deadLetterStage, reason).Inc()
 }
 
 func (m *Metrics) delivered(now time.Time) { m.LastDelivery.Store(now.UnixNano()) }

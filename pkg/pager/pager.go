@@ -28,15 +28,18 @@
 //     endsAt, PagerDuty a resolve event, webhooks a resolved body. Open
 //     incidents are re-sent to Alertmanager every resend_interval, since
 //     Alertmanager forgets alerts that are not re-sent (and on restart).
-//
-// Open-incident state lives in memory. After a restart the pager re-sends
-// whatever Kafka redelivers (uncommitted batches) with the same dedup keys,
-// which creates no duplicate incident; incidents that were open and
-// committed before the restart are not re-sent nor resolved by the new
-// process: Alertmanager ends them itself at the endsAt the pager gave them
-// (the last revision plus resolve_after), PagerDuty keeps them open until a
-// new revision or a human resolves them. Rebuilding that state from
-// dlp.findings on start is not implemented yet.
+//   - Open incidents survive a restart. The state of open incidents lives
+//     in memory and is rebuilt whenever a lane is assigned partitions (on
+//     start and after a rebalance): from each partition's committed offset
+//     it re-reads the findings of the last resolve_after (the longest of
+//     the receiver's routes) before the last committed finding, replays
+//     the lane's decisions over them — including its rate limit, with the
+//     messages' timestamps as the clock — and restores the incidents that
+//     may still be open without sending anything (they were delivered
+//     before the commit). Then incidents overdue are resolved, those
+//     Alertmanager forgets are re-sent, and consumption resumes at the
+//     committed offset; uncommitted findings are delivered again with the
+//     same dedup keys, which creates no duplicate incident. See restore.go.
 package pager
 
 import (
@@ -210,6 +213,7 @@ func New(cfg Config) (*Pager, error) {
 			log:    log.With("receiver", spec.Name),
 		}
 		l.tick = l.tickInterval()
+		l.maxResolve = l.maxResolveAfter()
 		p.lanes = append(p.lanes, l)
 	}
 	if err := errs.ErrorOrNil(); err != nil {
@@ -284,6 +288,15 @@ func (p *Pager) Open(receiver string) int {
 	return 0
 }
 
+// Ready reports whether the pager can work now: its policy is loaded and
+// the Kafka cluster answers, with the findings topic. It backs /readyz.
+func (p *Pager) Ready(ctx context.Context) error {
+	if p.cfg.Policy == nil {
+		return errors.New("no routing policy loaded")
+	}
+	return kafkaio.Ping(ctx, p.cfg.Kafka, p.cfg.Topics.Findings)
+}
+
 // Run consumes findings until ctx ends (then it returns nil) or a lane
 // fails. A failed lane's batch is not committed: the next start redelivers
 // it, with the same dedup keys. Run must be called once.
@@ -311,6 +324,19 @@ type lane struct {
 	ctr   *ReceiverCounters
 	log   *slog.Logger
 	tick  time.Duration
+	// maxResolve is the longest resolve_after of the receiver's routes:
+	// how far back a restore reads.
+	maxResolve time.Duration
+
+	// gc is the lane's group consumer, set by run before it consumes.
+	gc *kafkaio.GroupConsumer
+
+	// restoreMu serialises rebuilds of the open incidents: one per
+	// consumer-group generation (restoredGen), whichever of the
+	// generation's partition workers comes first.
+	restoreMu   sync.Mutex
+	restoredGen int32
+	restores    int // rebuilds done
 
 	// mu serialises the lane's deliveries and guards its state.
 	mu     sync.Mutex
@@ -328,6 +354,12 @@ type incident struct {
 	lastSent time.Time
 	// summarized incidents were folded into a flood summary.
 	summarized bool
+	// partition is the findings partition the incident's revisions arrive
+	// on; generation the consumer-group generation that last handled or
+	// restored it. When a partition is revoked its incidents are forgotten:
+	// its next owner rebuilds them from the log.
+	partition  int
+	generation int32
 }
 
 // flood is a rate-limit episode of one receiver and its summary page.
@@ -341,6 +373,32 @@ type flood struct {
 }
 
 func (l *lane) group() string { return l.pg.cfg.GroupID + "." + l.spec.Name }
+
+// floodKey is the dedup key of a receiver's flood summary. It is the same
+// for every flood of the receiver, so that a restarted pager can resolve a
+// summary it rebuilt, and a summary left open is taken over by the next
+// flood (receivers open a new incident for a key whose last one was
+// resolved).
+func floodKey(receiver string) string { return "leakline-flood-" + receiver }
+
+// count counts one outcome of the lane's receiver.
+func (l *lane) count(outcome string) { l.pg.metrics.add(l.spec.Name, outcome) }
+
+// setOpen publishes the number of open incidents; l.mu must be held.
+func (l *lane) setOpen() { l.pg.metrics.setOpen(l.spec.Name, len(l.open)) }
+
+// maxResolveAfter is the longest resolve_after that applies to the
+// receiver: the policy's default and its routes'.
+func (l *lane) maxResolveAfter() time.Duration {
+	pol := l.pg.cfg.Policy
+	d := pol.ResolveAfter
+	for _, r := range pol.Routes {
+		if slices.Contains(r.Receivers, l.spec.Name) {
+			d = max(d, r.ResolveAfter)
+		}
+	}
+	return d
+}
 
 // tickInterval is how often the lane checks for re-sends and resolutions.
 func (l *lane) tickInterval() time.Duration {
@@ -364,8 +422,12 @@ func (l *lane) tickInterval() time.Duration {
 	return max(d, 50*time.Millisecond)
 }
 
+// run consumes the findings topic as a member of the lane's consumer
+// group until ctx ends or something fails. Each generation's partitions
+// get workers from newWorker (restore.go), which first rebuild the open
+// incidents.
 func (l *lane) run(ctx context.Context) error {
-	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
+	gc, err := kafkaio.NewGroupConsumer(kafkaio.ConsumerConfig{
 		Config:   l.pg.cfg.Kafka,
 		GroupID:  l.group(),
 		Topics:   []string{l.pg.cfg.Topics.Findings},
@@ -374,13 +436,14 @@ func (l *lane) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("pager: lane %s: %w", l.spec.Name, err)
 	}
-	defer func() { _ = cons.Close() }()
+	l.gc = gc
+	defer func() { _ = gc.Close() }()
 	tctx, stopTicker := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Go(func() { l.ticker(tctx) })
 	defer wg.Wait()
 	defer stopTicker()
-	err = cons.Run(ctx, l.handle)
+	err = gc.Run(ctx, l.newWorker)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return nil
 	}
@@ -407,6 +470,14 @@ type wireFinding struct {
 	Tags []string `json:"tags,omitempty"`
 }
 
+// detectedAt is when f was detected (its window end if it does not say).
+func detectedAt(f *finding.Finding) time.Time {
+	if f.DetectedAt.IsZero() {
+		return f.WindowEnd
+	}
+	return f.DetectedAt
+}
+
 func decodeFinding(b []byte) (*finding.Finding, []string, error) {
 	if len(b) > MaxFindingBytes {
 		return nil, nil, fmt.Errorf("finding of %d bytes exceeds %d", len(b), MaxFindingBytes)
@@ -424,18 +495,10 @@ func decodeFinding(b []byte) (*finding.Finding, []string, error) {
 	return &w.Finding, w.Tags, nil
 }
 
-// handle delivers one batch to the lane's receiver; a nil return lets the
-// consumer commit it.
-func (l *lane) handle(ctx context.Context, batch []kafka.Message) error {
-	for _, m := range batch {
-		if err := l.handleOne(ctx, m); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
+// handleOne delivers what one finding means to the lane's receiver; gen is
+// the consumer-group generation of the partition worker. A nil return lets
+// the batch go on (and be committed).
+func (l *lane) handleOne(ctx context.Context, m kafka.Message, gen int32) error {
 	pg := l.pg
 	f, tags, err := decodeFinding(m.Value)
 	if err != nil {
@@ -449,11 +512,7 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 	if l.first {
 		pg.metrics.Consumed.Add(1)
 		if len(decisions) == 0 {
-			if f.Shadow {
-				pg.metrics.Shadow.Add(1)
-			} else {
-				pg.metrics.Unrouted.Add(1)
-			}
+			pg.metrics.unrouted(f.Shadow)
 		}
 	}
 	i := slices.IndexFunc(decisions, func(d Decision) bool { return d.Receiver == l.spec.Name })
@@ -463,12 +522,8 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 	route := decisions[i].Route
 	now := pg.cfg.now()
 	if pg.cfg.MaxAge > 0 {
-		at := f.DetectedAt
-		if at.IsZero() {
-			at = f.WindowEnd
-		}
-		if now.Sub(at) > pg.cfg.MaxAge {
-			l.ctr.Stale.Add(1)
+		if now.Sub(detectedAt(f)) > pg.cfg.MaxAge {
+			l.count(OutcomeStale)
 			return nil
 		}
 	}
@@ -483,11 +538,12 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 	}
 	inc := l.open[f.FindingID]
 	if inc != nil && f.Revision <= inc.page.Revision {
-		l.ctr.Duplicate.Add(1)
+		l.count(OutcomeDuplicate)
 		return nil
 	}
 	if inc != nil && inc.summarized && l.flood != nil {
 		inc.page, inc.route, inc.lastSeen = page, route, now
+		inc.partition, inc.generation = m.Partition, gen
 		return nil
 	}
 	if inc != nil && !inc.summarized {
@@ -496,6 +552,7 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 			return err
 		}
 		inc.page, inc.route, inc.lastSeen, inc.lastSent = page, route, now, now
+		inc.partition, inc.generation = m.Partition, gen
 		return l.afterDeliver(ev)
 	}
 	if l.bucket.take(now) {
@@ -503,13 +560,13 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 		if ok, err := l.send(ctx, m, ev, OutcomeTriggered); !ok {
 			return err
 		}
-		l.open[f.FindingID] = &incident{page: page, route: route, started: now, lastSeen: now, lastSent: now}
-		l.ctr.Open.Store(int64(len(l.open)))
+		l.open[f.FindingID] = &incident{page: page, route: route, started: now, lastSeen: now, lastSent: now, partition: m.Partition, generation: gen}
+		l.setOpen()
 		return l.afterDeliver(ev)
 	}
 	// Over the rate limit: fold the incident into the flood's summary.
 	if l.flood == nil {
-		fl := &flood{key: fmt.Sprintf("leakline-flood-%s-%d", l.spec.Name, now.UnixMilli()), since: now, suppressed: 1, severity: f.Severity}
+		fl := &flood{key: floodKey(l.spec.Name), since: now, suppressed: 1, severity: f.Severity}
 		ev := l.summaryEvent(fl, now)
 		if ok, err := l.send(ctx, m, ev, OutcomeSummary); !ok {
 			return err
@@ -524,9 +581,9 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message) error {
 			l.flood.severity = f.Severity
 		}
 	}
-	l.ctr.Suppressed.Add(1)
-	l.open[f.FindingID] = &incident{page: page, route: route, lastSeen: now, summarized: true}
-	l.ctr.Open.Store(int64(len(l.open)))
+	l.count(OutcomeSuppressed)
+	l.open[f.FindingID] = &incident{page: page, route: route, lastSeen: now, summarized: true, partition: m.Partition, generation: gen}
+	l.setOpen()
 	return nil
 }
 
@@ -551,12 +608,12 @@ func (l *lane) afterDeliver(ev Event) error {
 func (l *lane) send(ctx context.Context, m kafka.Message, ev Event, outcome string) (ok bool, err error) {
 	err = l.deliver(ctx, ev)
 	if err == nil {
-		l.pg.metrics.add(l.spec.Name, outcome)
+		l.count(outcome)
 		return true, nil
 	}
 	var rej *RejectedError
 	if errors.As(err, &rej) {
-		l.ctr.Rejected.Add(1)
+		l.count(OutcomeRejected)
 		l.log.Error("receiver refused a page; dead-lettered", "finding_id", ev.Page.FindingID, "kind", ev.Kind, "status", rej.Status)
 		return false, l.pg.deadLetter(ctx, m, ReasonRejected, fmt.Sprintf("receiver %s (%s), %s event: %v", l.spec.Name, l.spec.Type, ev.Kind, rej))
 	}
@@ -576,7 +633,7 @@ func (l *lane) deliver(ctx context.Context, ev Event) error {
 		backoff.WithBackOff(bo),
 		backoff.WithMaxElapsedTime(0), // wait for the receiver as long as it takes
 		backoff.WithNotify(func(err error, next time.Duration) {
-			l.ctr.Retried.Add(1)
+			l.count(OutcomeRetried)
 			l.log.Warn("delivery failed; retrying", "dedup_key", ev.Page.DedupKey, "kind", ev.Kind, "retry_in", next, "err", err)
 		}),
 	)
@@ -620,7 +677,7 @@ func (l *lane) maintain(ctx context.Context) {
 			inc.lastSent = now
 		}
 	}
-	l.ctr.Open.Store(int64(len(l.open)))
+	l.setOpen()
 	fl := l.flood
 	if fl == nil {
 		return
@@ -648,9 +705,9 @@ func (l *lane) sendMaintenance(ctx context.Context, ev Event, outcome string) bo
 	var rej *RejectedError
 	switch {
 	case err == nil:
-		l.pg.metrics.add(l.spec.Name, outcome)
+		l.count(outcome)
 	case errors.As(err, &rej):
-		l.ctr.Rejected.Add(1)
+		l.count(OutcomeRejected)
 		l.log.Error("receiver refused an event; dropped", "dedup_key", ev.Page.DedupKey, "kind", ev.Kind, "status", rej.Status)
 	default:
 		return false
@@ -663,6 +720,6 @@ func (p *Pager) deadLetter(ctx context.Context, m kafka.Message, reason, detail 
 	if err := p.dead.Write(ctx, kafkaio.DeadLetter(m, reason, detail)); err != nil {
 		return fmt.Errorf("pager: write dead letter: %w", err)
 	}
-	p.metrics.DeadLettered.Add(1)
+	p.metrics.deadLettered(reason)
 	return nil
 }

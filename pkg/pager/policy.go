@@ -1,17 +1,23 @@
 package pager
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-multierror"
+	"gopkg.in/yaml.v3"
 
 	"github.com/leakline/leakline/pkg/finding"
 )
@@ -215,17 +221,33 @@ func LoadPolicy(file string) (*Policy, error) {
 	return p, nil
 }
 
-// ParsePolicy parses and validates a policy. It reports every problem at
-// once (a *multierror.Error), each as "line N: path: what is wrong"; a
-// syntax error stops at the first one.
+// MaxPolicyBytes bounds a policy file; larger input is refused before it is
+// parsed.
+const MaxPolicyBytes = 1 << 20
+
+// ParsePolicy parses a policy (YAML, with gopkg.in/yaml.v3) and validates
+// it. It reports every problem at once (a *multierror.Error), each a
+// *PolicyError printed as "line N: path: what is wrong", in the order of
+// the file. A YAML syntax error stops at the first one.
+//
+// On top of YAML, a policy must be one UTF-8 document of at most
+// MaxPolicyBytes without anchors, aliases or explicit tags (a rule of
+// Leakline's, not of YAML: every value of a policy is written where it
+// applies, so a reviewer reads exactly what pages whom), and mapping keys
+// must be unique strings.
 func ParsePolicy(src []byte) (*Policy, error) {
-	root, err := parseYAML(src)
-	if err != nil {
-		return nil, err
-	}
 	d := &decoder{}
-	p := d.policy(root)
+	root := d.parse(src)
+	var p *Policy
+	if root != nil {
+		d.plain(root)
+		p = d.policy(root)
+	}
 	if err := d.errs.ErrorOrNil(); err != nil {
+		slices.SortStableFunc(d.errs.Errors, func(a, b error) int {
+			pa, pb := a.(*PolicyError), b.(*PolicyError)
+			return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column))
+		})
 		d.errs.ErrorFormat = listErrors
 		return nil, d.errs
 	}
@@ -243,9 +265,13 @@ func listErrors(es []error) string {
 	return fmt.Sprintf("%d problems:%s", len(es), strings.Join(parts, ""))
 }
 
-// PolicyError is one validation problem.
+// PolicyError is one problem of a policy: where (line and column, 1-based;
+// column 0 when unknown) and what.
 type PolicyError struct {
-	Line int
+	Line   int
+	Column int
+	// Path names the value, e.g. "routes[1].match.severity[0]"; empty for
+	// the document and for syntax errors.
 	Path string
 	Msg  string
 }
@@ -261,51 +287,204 @@ type decoder struct {
 	errs *multierror.Error
 }
 
-func (d *decoder) fail(n *node, path, format string, args ...any) {
-	d.errs = multierror.Append(d.errs, &PolicyError{Line: n.line, Path: path, Msg: fmt.Sprintf(format, args...)})
+// maxPolicyErrorMsg bounds the text of one problem (it may quote a value).
+const maxPolicyErrorMsg = 256
+
+func (d *decoder) failAt(line, col int, path, format string, args ...any) {
+	msg := truncate(fmt.Sprintf(format, args...), maxPolicyErrorMsg)
+	d.errs = multierror.Append(d.errs, &PolicyError{Line: max(line, 1), Column: col, Path: path, Msg: msg})
 }
 
-// fields checks that n is a mapping with only allowed keys and returns its
-// values by key.
-func (d *decoder) fields(n *node, path string, allowed ...string) map[string]*node {
-	if n.kind != mapNode {
-		if n.null {
-			return map[string]*node{}
-		}
-		d.fail(n, path, "want a mapping, got %s", n.kind)
+func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
+	d.failAt(n.Line, n.Column, path, format, args...)
+}
+
+// yamlErrLine matches yaml.v3's syntax errors that carry a line.
+var yamlErrLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// yamlUnknownAnchor matches yaml.v3's error for an alias of no anchor.
+var yamlUnknownAnchor = regexp.MustCompile(`^yaml: unknown anchor '(.*)' referenced$`)
+
+// parse checks src and parses its one document. It returns the document's
+// root node, nil after a problem (recorded).
+func (d *decoder) parse(src []byte) (root *yaml.Node) {
+	if len(src) > MaxPolicyBytes {
+		d.failAt(1, 0, "", "policy of %d bytes exceeds the limit of %d", len(src), MaxPolicyBytes)
 		return nil
 	}
-	out := make(map[string]*node, len(n.keys))
-	for i, k := range n.keys {
-		if !slices.Contains(allowed, k.value) {
-			d.fail(k, path, "unknown key %q (want one of %s)", k.value, strings.Join(allowed, ", "))
+	// yaml.v3 reports these without a line; find it.
+	if line, col, msg := badCharacter(src); msg != "" {
+		d.failAt(line, col, "", "%s", msg)
+		return nil
+	}
+	defer func() {
+		// yaml.v3 reports syntax errors as errors; a panic would be a bug
+		// of the parser, and must not take the service down with it.
+		if r := recover(); r != nil {
+			d.failAt(1, 0, "", "YAML parser failure: %v", r)
+			root = nil
+		}
+	}()
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	switch err := dec.Decode(&doc); {
+	case errors.Is(err, io.EOF):
+		d.failAt(1, 0, "", "empty policy: want version, receivers and routes")
+		return nil
+	case err != nil:
+		d.syntaxError(src, err)
+		return nil
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		d.syntaxError(src, err)
+		return nil
+	default:
+		d.failAt(next.Line, next.Column, "", "only one YAML document is allowed (a second one starts here)")
+		return nil
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 {
+		d.failAt(doc.Line, doc.Column, "", "empty policy: want version, receivers and routes")
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// syntaxError records a yaml.v3 parse error with its line: yaml.v3 omits
+// the line on the first one, and for an alias of an unknown anchor.
+func (d *decoder) syntaxError(src []byte, err error) {
+	msg := err.Error()
+	if m := yamlErrLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		d.failAt(line, 0, "", "YAML syntax: %s", m[2])
+		return
+	}
+	if m := yamlUnknownAnchor.FindStringSubmatch(msg); m != nil {
+		line := 1 + bytes.Count(src[:max(bytes.Index(src, []byte("*"+m[1])), 0)], []byte("\n"))
+		d.failAt(line, 0, "", "alias *%s: %s", m[1], noAnchors)
+		return
+	}
+	d.failAt(1, 0, "", "YAML syntax: %s", strings.TrimPrefix(msg, "yaml: "))
+}
+
+// noAnchors explains the rule against anchors and aliases.
+const noAnchors = "anchors (&) and aliases (*) are not allowed in a routing policy (a Leakline rule: write each value where it applies)"
+
+// badCharacter finds the first byte sequence that is not UTF-8 or a
+// character YAML does not allow (C0/C1 controls other than tab, LF and CR;
+// surrogates; U+FFFE, U+FFFF; a byte order mark after the start).
+func badCharacter(src []byte) (line, col int, msg string) {
+	line, col = 1, 1
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, "invalid UTF-8"
+		case r == '\n':
+			line, col = line+1, 0
+		case r == '\t', r == '\r', r >= 0x20 && r <= 0x7E, r == 0x85,
+			r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD && (r != 0xFEFF || i == 0), r >= 0x10000:
+		default:
+			return line, col, fmt.Sprintf("character %U is not allowed in YAML", r)
+		}
+		i += size
+		col++
+	}
+	return 0, 0, ""
+}
+
+// plain records every anchor, alias and explicit tag under n: a policy is
+// plain YAML. Aliases are not followed.
+func (d *decoder) plain(n *yaml.Node) {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		d.fail(n, "", "alias *%s: %s", n.Value, noAnchors)
+		return
+	case n.Anchor != "":
+		d.fail(n, "", "anchor &%s: %s", n.Anchor, noAnchors)
+	}
+	if n.Style&yaml.TaggedStyle != 0 {
+		d.fail(n, "", "explicit tag %s: tags (!) are not allowed in a routing policy", n.Tag)
+	}
+	for _, c := range n.Content {
+		d.plain(c)
+	}
+}
+
+// kindName describes a node's kind for errors.
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return "a scalar"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+// isNull tells whether n is a null scalar: empty, ~ or null, unquoted.
+func isNull(n *yaml.Node) bool {
+	return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
+}
+
+// fields checks that n is a mapping with unique, allowed string keys and
+// returns its values by key. A null node is an empty mapping. It returns nil
+// when n is no mapping (recorded, or an alias already recorded by plain).
+func (d *decoder) fields(n *yaml.Node, path string, allowed ...string) map[string]*yaml.Node {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return nil
+	case isNull(n):
+		return map[string]*yaml.Node{}
+	case n.Kind != yaml.MappingNode:
+		d.fail(n, path, "want a mapping, got %s", kindName(n))
+		return nil
+	}
+	out := make(map[string]*yaml.Node, len(n.Content)/2)
+	first := make(map[string]int, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			if k.Kind != yaml.AliasNode {
+				d.fail(k, path, "a key must be a string, got %s", kindName(k))
+			}
 			continue
 		}
-		out[k.value] = n.vals[i]
+		if line, dup := first[k.Value]; dup {
+			d.fail(k, path, "duplicate key %q (first at line %d)", k.Value, line)
+			continue
+		}
+		first[k.Value] = k.Line
+		if !slices.Contains(allowed, k.Value) {
+			d.fail(k, path, "unknown key %q (want one of %s)", k.Value, strings.Join(allowed, ", "))
+			continue
+		}
+		out[k.Value] = v
 	}
 	return out
 }
 
-func join(path, key string) string {
-	if path == "" {
-		return key
-	}
-	return path + "." + key
-}
-
-func (d *decoder) str(n *node, path string) (string, bool) {
-	if n.kind != scalarNode {
-		d.fail(n, path, "want a string, got %s", n.kind)
+func (d *decoder) str(n *yaml.Node, path string) (string, bool) {
+	switch {
+	case n.Kind == yaml.AliasNode:
 		return "", false
-	}
-	if n.null {
+	case n.Kind != yaml.ScalarNode:
+		d.fail(n, path, "want a string, got %s", kindName(n))
+		return "", false
+	case isNull(n):
 		d.fail(n, path, "missing value")
 		return "", false
 	}
-	return n.value, true
+	return n.Value, true
 }
 
-func (d *decoder) boolean(n *node, path string) (bool, bool) {
+func (d *decoder) boolean(n *yaml.Node, path string) (bool, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return false, false
@@ -320,7 +499,7 @@ func (d *decoder) boolean(n *node, path string) (bool, bool) {
 	return false, false
 }
 
-func (d *decoder) integer(n *node, path string, lo, hi int) (int, bool) {
+func (d *decoder) integer(n *yaml.Node, path string, lo, hi int) (int, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return 0, false
@@ -333,7 +512,7 @@ func (d *decoder) integer(n *node, path string, lo, hi int) (int, bool) {
 	return v, true
 }
 
-func (d *decoder) duration(n *node, path string, lo, hi time.Duration) (time.Duration, bool) {
+func (d *decoder) duration(n *yaml.Node, path string, lo, hi time.Duration) (time.Duration, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return 0, false
@@ -350,25 +529,36 @@ func (d *decoder) duration(n *node, path string, lo, hi time.Duration) (time.Dur
 	return v, true
 }
 
-// strList accepts a list of strings or a single string.
-func (d *decoder) strList(n *node, path string) []string {
-	if n.kind == scalarNode && !n.null {
-		return []string{n.value}
-	}
-	if n.kind != seqNode {
-		d.fail(n, path, "want a list of strings, got %s", n.kind)
+// listItem is one string of a list, with its node and its path.
+type listItem struct {
+	value string
+	node  *yaml.Node
+	path  string
+}
+
+// strList accepts a list of strings or a single string. It returns the
+// valid items; the others are recorded.
+func (d *decoder) strList(n *yaml.Node, path string) []listItem {
+	switch {
+	case n.Kind == yaml.AliasNode:
+		return nil
+	case n.Kind == yaml.ScalarNode && !isNull(n):
+		return []listItem{{n.Value, n, path + "[0]"}}
+	case n.Kind != yaml.SequenceNode:
+		d.fail(n, path, "want a list of strings, got %s", kindName(n))
 		return nil
 	}
-	out := make([]string, 0, len(n.items))
-	for i, it := range n.items {
-		if s, ok := d.str(it, fmt.Sprintf("%s[%d]", path, i)); ok {
-			out = append(out, s)
+	out := make([]listItem, 0, len(n.Content))
+	for i, it := range n.Content {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		if s, ok := d.str(it, p); ok {
+			out = append(out, listItem{s, it, p})
 		}
 	}
 	return out
 }
 
-func (d *decoder) httpURL(n *node, path string) (string, bool) {
+func (d *decoder) httpURL(n *yaml.Node, path string) (string, bool) {
 	s, ok := d.str(n, path)
 	if !ok {
 		return "", false
@@ -402,9 +592,9 @@ var severities = []string{finding.SeverityLow, finding.SeverityMedium, finding.S
 
 var pdSeverities = []string{"critical", "error", "warning", "info"}
 
-func (d *decoder) policy(root *node) *Policy {
+func (d *decoder) policy(root *yaml.Node) *Policy {
 	p := &Policy{Version: 1, ResolveAfter: DefaultResolveAfter, ResendInterval: DefaultResendInterval}
-	if root.kind == scalarNode && root.null {
+	if isNull(root) {
 		d.fail(root, "", "empty policy: want version, receivers and routes")
 		return p
 	}
@@ -447,23 +637,26 @@ func (d *decoder) policy(root *node) *Policy {
 	return p
 }
 
-func (d *decoder) receivers(n *node, p *Policy) {
-	if n.kind != seqNode || len(n.items) == 0 {
+func (d *decoder) receivers(n *yaml.Node, p *Policy) {
+	if n.Kind == yaml.AliasNode {
+		return
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		d.fail(n, "receivers", "want a non-empty list of receivers")
 		return
 	}
-	if len(n.items) > MaxReceivers {
-		d.fail(n, "receivers", "%d receivers exceed the limit of %d", len(n.items), MaxReceivers)
+	if len(n.Content) > MaxReceivers {
+		d.fail(n, "receivers", "%d receivers exceed the limit of %d", len(n.Content), MaxReceivers)
 		return
 	}
 	seen := map[string]int{}
-	for i, it := range n.items {
+	for i, it := range n.Content {
 		path := fmt.Sprintf("receivers[%d]", i)
 		f := d.fields(it, path, "name", "type", "url", "routing_key_file", "secret_file", "timeout", "rate_limit", "severity_map")
 		if f == nil {
 			continue
 		}
-		r := ReceiverSpec{Line: it.line, Timeout: DefaultReceiverTimeout}
+		r := ReceiverSpec{Line: it.Line, Timeout: DefaultReceiverTimeout}
 		if v := f["name"]; v == nil {
 			d.fail(it, path, "missing name")
 		} else if s, ok := d.str(v, path+".name"); ok {
@@ -472,7 +665,7 @@ func (d *decoder) receivers(n *node, p *Policy) {
 			} else if line, dup := seen[s]; dup {
 				d.fail(v, path+".name", "receiver %q is already declared at line %d", s, line)
 			} else {
-				seen[s] = v.line
+				seen[s] = v.Line
 				r.Name = s
 			}
 		}
@@ -564,22 +757,25 @@ func validName(s string) bool {
 	return true
 }
 
-func (d *decoder) routes(n *node, p *Policy) {
-	if n.kind != seqNode || len(n.items) == 0 {
+func (d *decoder) routes(n *yaml.Node, p *Policy) {
+	if n.Kind == yaml.AliasNode {
+		return
+	}
+	if n.Kind != yaml.SequenceNode || len(n.Content) == 0 {
 		d.fail(n, "routes", "want a non-empty list of routes")
 		return
 	}
-	if len(n.items) > MaxRoutes {
-		d.fail(n, "routes", "%d routes exceed the limit of %d", len(n.items), MaxRoutes)
+	if len(n.Content) > MaxRoutes {
+		d.fail(n, "routes", "%d routes exceed the limit of %d", len(n.Content), MaxRoutes)
 		return
 	}
-	for i, it := range n.items {
+	for i, it := range n.Content {
 		path := fmt.Sprintf("routes[%d]", i)
 		f := d.fields(it, path, "match", "receivers", "continue", "resolve_after", "resend_interval", "runbook_url")
 		if f == nil {
 			continue
 		}
-		r := Route{Line: it.line, ResolveAfter: p.ResolveAfter, ResendInterval: p.ResendInterval, RunbookURL: p.RunbookURL}
+		r := Route{Line: it.Line, ResolveAfter: p.ResolveAfter, ResendInterval: p.ResendInterval, RunbookURL: p.RunbookURL}
 		if v := f["match"]; v != nil {
 			d.match(v, path+".match", &r.Match)
 		}
@@ -587,25 +783,22 @@ func (d *decoder) routes(n *node, p *Policy) {
 			d.fail(it, path, "missing receivers")
 		} else {
 			names := d.strList(v, path+".receivers")
-			if len(names) == 0 && v.kind == seqNode {
+			if len(names) == 0 && v.Kind == yaml.SequenceNode && len(v.Content) == 0 {
 				d.fail(v, path+".receivers", "empty list of receivers")
 			}
-			for j, name := range names {
-				line := v.line
-				if j < len(v.items) {
-					line = v.items[j].line
-				}
-				spec, ok := p.Receiver(name)
+			for _, name := range names {
+				ipath := name.path // receivers[i] of the route
+				spec, ok := p.Receiver(name.value)
 				switch {
 				case !ok:
-					d.fail(&node{line: line}, fmt.Sprintf("%s.receivers[%d]", path, j), "unknown receiver %q", name)
+					d.fail(name.node, ipath, "unknown receiver %q", name.value)
 				case r.Match.Shadow != ShadowExclude && spec.Type != TypeWebhook:
-					d.fail(&node{line: line}, fmt.Sprintf("%s.receivers[%d]", path, j),
-						"receiver %q is of type %s, but this route may match shadow findings, which never page: only webhook receivers may record them", name, spec.Type)
-				case slices.Contains(r.Receivers, name):
-					d.fail(&node{line: line}, fmt.Sprintf("%s.receivers[%d]", path, j), "receiver %q named twice", name)
+					d.fail(name.node, ipath,
+						"receiver %q is of type %s, but this route may match shadow findings, which never page: only webhook receivers may record them", name.value, spec.Type)
+				case slices.Contains(r.Receivers, name.value):
+					d.fail(name.node, ipath, "receiver %q named twice", name.value)
 				default:
-					r.Receivers = append(r.Receivers, name)
+					r.Receivers = append(r.Receivers, name.value)
 				}
 			}
 		}
@@ -625,18 +818,18 @@ func (d *decoder) routes(n *node, p *Policy) {
 	}
 }
 
-func (d *decoder) match(n *node, path string, m *Match) {
+func (d *decoder) match(n *yaml.Node, path string, m *Match) {
 	f := d.fields(n, path, "severity", "min_severity", "rule", "tags", "shadow")
 	if f == nil {
 		return
 	}
 	if v := f["severity"]; v != nil {
-		for j, s := range d.strList(v, path+".severity") {
-			if !slices.Contains(severities, s) {
-				d.fail(v, fmt.Sprintf("%s.severity[%d]", path, j), "unknown severity %q (want low, medium, high or critical)", s)
+		for _, it := range d.strList(v, path+".severity") {
+			if !slices.Contains(severities, it.value) {
+				d.fail(it.node, it.path, "unknown severity %q (want low, medium, high or critical)", it.value)
 				continue
 			}
-			m.Severities = append(m.Severities, s)
+			m.Severities = append(m.Severities, it.value)
 		}
 	}
 	if v := f["min_severity"]; v != nil {
@@ -652,21 +845,21 @@ func (d *decoder) match(n *node, path string, m *Match) {
 		}
 	}
 	if v := f["rule"]; v != nil {
-		for j, g := range d.strList(v, path+".rule") {
-			if _, err := globOK(g); err != nil || g == "" {
-				d.fail(v, fmt.Sprintf("%s.rule[%d]", path, j), "bad rule glob %q", g)
+		for _, it := range d.strList(v, path+".rule") {
+			if _, err := globOK(it.value); err != nil || it.value == "" {
+				d.fail(it.node, it.path, "bad rule glob %q", it.value)
 				continue
 			}
-			m.Rules = append(m.Rules, g)
+			m.Rules = append(m.Rules, it.value)
 		}
 	}
 	if v := f["tags"]; v != nil {
-		for j, t := range d.strList(v, path+".tags") {
-			if t == "" {
-				d.fail(v, fmt.Sprintf("%s.tags[%d]", path, j), "empty tag")
+		for _, it := range d.strList(v, path+".tags") {
+			if it.value == "" {
+				d.fail(it.node, it.path, "empty tag")
 				continue
 			}
-			m.Tags = append(m.Tags, t)
+			m.Tags = append(m.Tags, it.value)
 		}
 	}
 	if v := f["shadow"]; v != nil {

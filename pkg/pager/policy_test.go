@@ -2,6 +2,7 @@ package pager
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -158,20 +159,29 @@ receivers:
 routes: {}
 `, []string{"line 1: version: want a string, got a list", "line 3: receivers[0].name: want a string, got a mapping",
 			"line 5: receivers[0].rate_limit: want a mapping, got a scalar", "line 6: routes: want a non-empty list"}},
-		// Syntax errors stop at the first one.
-		{"tab", "version: 1\n\treceivers: []\n", []string{"line 2: tab in indentation"}},
-		{"duplicate key", minimal + "version: 1\n", []string{`line 7: duplicate key "version"`}},
-		{"anchor", "version: &v 1\n", []string{"line 1: anchors (&) are not supported"}},
-		{"alias", "version: *v\n", []string{"line 1: aliases (*) are not supported"}},
-		{"tag", "version: !!int 1\n", []string{"line 1: tags (!) are not supported"}},
-		{"block scalar", "version: |\n  1\n", []string{"line 1: block scalars"}},
-		{"unterminated quote", "version: \"1\n", []string{"line 1: unterminated quoted string"}},
-		{"unclosed flow", "receivers: [a, b\n", []string{"line 1: flow collection not closed"}},
-		{"bad indentation", "version: 1\nreceivers:\n  - name: a\n     type: b\n", []string{"line 4: unexpected indentation"}},
-		{"multi-line scalar", "version:\n  1\n  2\n", []string{"line 3: multi-line scalars are not supported"}},
-		{"two documents", "version: 1\n---\nversion: 1\n", []string{"line 2: only one YAML document"}},
-		{"inline mapping", "version: a: b\n", []string{"line 1: a mapping cannot start on the same line"}},
+		{"duplicate key", minimal + "version: 1\n", []string{`line 7: duplicate key "version" (first at line 1)`}},
+		{"duplicate nested key", strings.Replace(minimal, "type: alertmanager", "type: alertmanager\n    name: am2", 1),
+			[]string{`line 5: receivers[0]: duplicate key "name" (first at line 3)`}},
+		{"key not a string", minimal + "[a, b]: c\n", []string{"line 7: a key must be a string, got a list"}},
+		// Plain YAML only: a rule of Leakline's, reported with the rest.
+		{"anchor", strings.Replace(minimal, "version: 1", "version: &v 1", 1), []string{"line 1: anchor &v: anchors (&) and aliases (*) are not allowed"}},
+		{"anchor and alias", strings.Replace(strings.Replace(minimal, "name: am", "name: &n am", 1), "[am]", "[*n]", 1) + "routs: x\n", []string{
+			"line 3: anchor &n: anchors (&) and aliases (*) are not allowed",
+			"line 6: alias *n: anchors (&) and aliases (*) are not allowed",
+			`line 7: unknown key "routs"`}},
+		{"alias of no anchor", "version: 1\nreceivers: *r\n", []string{"line 2: alias *r: anchors (&) and aliases (*) are not allowed"}},
+		{"tag", strings.Replace(minimal, "version: 1", "version: !!int 1", 1), []string{"line 1: explicit tag !!int: tags (!) are not allowed"}},
+		{"two documents", "version: 1\n---\nversion: 1\n", []string{"line 2: only one YAML document is allowed"}},
+		{"too large", minimal + strings.Repeat("#", MaxPolicyBytes), []string{"bytes exceeds the limit of 1048576"}},
 		{"invalid utf-8", "version: 1\nx: \xff\n", []string{"line 2: invalid UTF-8"}},
+		{"control character", "version: 1\n\nx: \x01\n", []string{"line 3: character U+0001 is not allowed in YAML"}},
+		// YAML syntax errors (yaml.v3's words) stop at the first one.
+		{"tab", "version: 1\n\treceivers: []\n", []string{"line 2: YAML syntax: found a tab character that violates indentation"}},
+		{"unterminated quote", "version: \"1\n", []string{"line 2: YAML syntax: found unexpected end of stream"}},
+		{"unclosed flow", "receivers: [a, b\n", []string{"line 1: YAML syntax: did not find expected ',' or ']'"}},
+		{"bad indentation", "version: 1\nreceivers:\n  - name: a\n     type: b\n", []string{"line 4: YAML syntax: mapping values are not allowed in this context"}},
+		{"inline mapping", "version: a: b\n", []string{"line 1: YAML syntax: mapping values are not allowed in this context"}},
+		{"bad escape", "version: 1\nx: \"\\q\"\n", []string{"line 2: YAML syntax: found unknown escape character"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := ParsePolicy([]byte(tt.src))
@@ -222,49 +232,81 @@ func TestLoadPolicyNamesFile(t *testing.T) {
 	}
 }
 
-func TestYAMLSubset(t *testing.T) {
-	src := `---
-# comment
-a: "x # not a comment"   # comment
-b: 'it''s'
-c: don't # apostrophe in a plain scalar
-d:
-- 1
-- [2, "3", {k: v, u: http://h:1/p}]
-- - nested
-  - list
-- k: v
-  k2:
-    deep: "\u00e9\t"
-e: ~
-f:
-g: http://host:9093/path
-`
-	n, err := parseYAML([]byte(src))
-	if err != nil {
-		t.Fatal(err)
+// TestPolicyYAMLStyles: any YAML style reads the same: flow or block
+// collections, quoting, comments, document markers, block and multi-line
+// scalars, CRLF line ends and a byte order mark.
+func TestPolicyYAMLStyles(t *testing.T) {
+	want := func(p *Policy) string {
+		return fmt.Sprintf("v%d %s %v %s|%s %s %v %d|%v %v %v %v", p.Version, p.GrafanaURL, p.ResolveAfter, p.RunbookURL,
+			p.Receivers[0].Name, p.Receivers[0].Type, p.Receivers[0].Timeout, len(p.Receivers),
+			p.Routes[0].Receivers, p.Routes[0].Match.Severities, p.Routes[0].Match.Rules, len(p.Routes))
 	}
-	str := func(n *node) string { return n.value }
-	if str(n.get("a")) != "x # not a comment" || str(n.get("b")) != "it's" || str(n.get("c")) != "don't" || str(n.get("g")) != "http://host:9093/path" {
-		t.Fatalf("scalars: %q %q %q %q", n.get("a").value, n.get("b").value, n.get("c").value, n.get("g").value)
+	const expect = "v1 https://g.test 2h0m0s https://wiki.test/runbooks/{rule_id}|am alertmanager 3s 1|[am] [high critical] [crm.* x] 1"
+	for _, tt := range []struct{ name, src string }{
+		{"block", `version: 1
+grafana_url: https://g.test
+defaults:
+  resolve_after: 2h
+  runbook_url: https://wiki.test/runbooks/{rule_id}
+receivers:
+- name: am
+  type: alertmanager
+  timeout: 3s
+routes:
+- match:
+    min_severity: high
+    rule:
+    - crm.*
+    - x
+  receivers:
+  - am
+`},
+		{"flow", `{version: 1, grafana_url: "https://g.test", defaults: {resolve_after: 2h, runbook_url: "https://wiki.test/runbooks/{rule_id}"},
+ receivers: [{name: am, type: alertmanager, timeout: 3s}], routes: [{match: {severity: [high, critical], rule: [crm.*, x]}, receivers: am}]}`},
+		{"quoted, commented, markers", `%YAML 1.1
+--- # the policy
+"version": '1'     # quoted
+'grafana_url': "https://g.test"
+defaults: {resolve_after: "2h", runbook_url: 'https://wiki.test/runbooks/{rule_id}'}
+receivers: [{"name": "am", type: 'alertmanager', timeout: "3s"}]
+routes:
+  - match: {min_severity: 'high', rule: ["crm.*", 'x']}   # "#" in quotes: "a # b"
+    receivers: ["am"]
+...
+`},
+		{"block and multi-line scalars", `version: 1
+grafana_url: >-
+  https://g.test
+defaults:
+  resolve_after: |-
+    2h
+  runbook_url:
+    https://wiki.test/runbooks/{rule_id}
+receivers: [{name: am, type: alertmanager, timeout: 3s}]
+routes:
+  - {match: {min_severity: high, rule: [crm.*, x]}, receivers: [am]}
+`},
+		{"CRLF and BOM", "\uFEFFversion: 1\r\ngrafana_url: https://g.test\r\ndefaults: {resolve_after: 2h, runbook_url: 'https://wiki.test/runbooks/{rule_id}'}\r\n" +
+			"receivers: [{name: am, type: alertmanager, timeout: 3s}]\r\nroutes: [{match: {min_severity: high, rule: [crm.*, x]}, receivers: [am]}]\r\n"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := ParsePolicy([]byte(tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := want(p); got != expect {
+				t.Errorf("got  %s\nwant %s", got, expect)
+			}
+		})
 	}
-	if !n.get("e").null || !n.get("f").null {
-		t.Fatal("nulls")
-	}
-	d := n.get("d")
-	if d.kind != seqNode || len(d.items) != 4 || d.line != 7 {
-		t.Fatalf("d: %+v", d)
-	}
-	flow := d.items[1]
-	if len(flow.items) != 3 || flow.items[1].value != "3" || flow.items[2].get("u").value != "http://h:1/p" {
-		t.Fatalf("flow: %+v", flow)
-	}
-	if nested := d.items[2]; nested.kind != seqNode || nested.items[1].value != "list" || nested.items[1].line != 10 {
-		t.Fatalf("nested: %+v", nested)
-	}
-	m := d.items[3]
-	if m.kind != mapNode || m.get("k2").get("deep").value != "é\t" || m.get("k2").get("deep").line != 13 {
-		t.Fatalf("map item: %+v", m)
+}
+
+// TestPolicyErrorPositions: errors carry the line and column of the value.
+func TestPolicyErrorPositions(t *testing.T) {
+	_, err := ParsePolicy([]byte("version: 1\nreceivers:\n  - {name: am, type: alertmanager}\nroutes:\n  - receivers: [am, nobody]\n"))
+	var pe *PolicyError
+	if !errors.As(err, &pe) || pe.Line != 5 || pe.Column != 21 || pe.Path != "routes[0].receivers[1]" {
+		t.Fatalf("error %#v", pe)
 	}
 }
 
@@ -275,7 +317,8 @@ func FuzzParsePolicy(f *testing.F) {
 		f.Add(b)
 	}
 	for _, s := range []string{minimal, "", "a: [", "- - - x", "a:\n  - b: c\n    d: [1, {e: f}]\n", "x: \"\\u12\"", "a: 'b''", "{a: b}", "[a, b]: c",
-		"version: 1\nreceivers:\n  - {name: a, type: webhook, url: 'http://x/y'}\nroutes:\n  - {match: {shadow: any}, receivers: a}\n"} {
+		"version: 1\nreceivers:\n  - {name: a, type: webhook, url: 'http://x/y'}\nroutes:\n  - {match: {shadow: any}, receivers: a}\n",
+		"a: &x [1]\nb: *x\n", "a: *x", "a: !!str 1", "a: 1\n---\nb: 2", "? [a]\n: b", "a: |\n  x\n", "\xff", "a: \x01", "\ufeffa: 1"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {

@@ -1,5 +1,7 @@
 // Command pager runs Leakline's paging stage: findings from dlp.findings are
-// routed by a policy to Alertmanager, PagerDuty and signed webhooks.
+// routed by a policy to Alertmanager, PagerDuty and signed webhooks; open
+// incidents are rebuilt from dlp.findings on start. It serves /metrics,
+// /healthz and /readyz on LEAKLINE_METRICS_ADDR (default :9464).
 // Configuration: flags or LEAKLINE_* environment variables (pager -h);
 // see docs/ONCALL.md.
 package main
