@@ -215,7 +215,7 @@ func waitEqual(t *testing.T, c *collector, want map[string]finding.Finding) {
 	}
 }
 
-func newDetector(t *testing.T, kc kafkaio.Config) *detector.Detector {
+func newDetector(t testing.TB, kc kafkaio.Config) *detector.Detector {
 	t.Helper()
 	d, err := detector.New(detector.Config{
 		Kafka: kc, Topics: kafkaio.DefaultTopics(), Engine: engineConfig(), HMACKey: testKey,
