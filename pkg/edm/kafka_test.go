@@ -52,7 +52,7 @@ func TestPublishAndLoadFromKafka(t *testing.T) {
 
 	// An abandoned, incomplete newer version (a publisher that died) does
 	// not hide the complete one.
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: topic, Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: time.Millisecond}
+	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: topic, Balancer: kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }), BatchTimeout: time.Millisecond, RequiredAcks: kafka.RequireAll}
 	if err := w.WriteMessages(ctx, kafka.Message{Key: chunkKey("0123456789abcdef0123456789abcdef", 0), Value: f2[:1024], Headers: []kafka.Header{
 		{Key: hdrFormat, Value: []byte("1")}, {Key: hdrIndex, Value: []byte("0123456789abcdef0123456789abcdef")},
 		{Key: hdrChunk, Value: []byte("0")}, {Key: hdrChunks, Value: []byte("9")}, {Key: hdrSize, Value: []byte("9000")},

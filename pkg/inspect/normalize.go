@@ -1,9 +1,6 @@
 package inspect
 
-import (
-	"sync"
-	"unicode/utf8"
-)
+import "sync"
 
 // Obfuscation-tolerant reading. Values are sometimes written with
 // invisible characters (U+200B–U+200D, U+2060, U+FEFF, U+00AD) or in
@@ -317,23 +314,4 @@ func NormalizeString(typ Type, value string) (string, bool) {
 		return "", false
 	}
 	return string(out), true
-}
-
-// validUTF8Prefix returns the length of the longest prefix of b that does
-// not end inside a UTF-8 sequence (used when a cap cuts text).
-func validUTF8Prefix(b []byte) int {
-	n := len(b)
-	for k := 1; k <= utf8.UTFMax && k <= n; k++ {
-		c := b[n-k]
-		if c < 0x80 {
-			return n
-		}
-		if c >= 0xC0 { // a lead byte: complete if its sequence fits
-			if utf8.FullRune(b[n-k:]) {
-				return n
-			}
-			return n - k
-		}
-	}
-	return n
 }

@@ -2,15 +2,24 @@
 // (email addresses, payment cards, phone numbers, US SSNs, UK NINOs, IBANs,
 // IP addresses and operator-defined patterns) in text at memory speed.
 //
-// A Scanner makes one pass over its input. A SWAR (8 bytes at a time) skip
-// loop finds the few bytes that can start a value — digits, '@', ':' and the
-// lead byte of full-width digits — and everything else is skipped without
-// per-byte work. A digit run is collected once, with its separators, and
-// offered to every numeric validator (card, SSN, IP, phone); letters only
-// matter just before a digit run (IBAN and NINO prefixes). Every candidate
-// is validated (Luhn, mod-97, issuer and numbering-plan tables) before it is
-// reported, and every Detection carries only a masked value and a keyed HMAC
-// token, never the raw value. Detection offsets refer to the scanned input.
+// A Scanner makes one pass over its input. A SWAR skip loop (32 bytes per
+// iteration) finds the few bytes that can start a value — digits, '@', ':'
+// and 0xEF, the lead byte of full-width digits and '＠' — and everything
+// else is skipped without per-byte work. A digit run is collected once,
+// with its separators, and offered to every numeric validator (card, SSN,
+// IP, phone); letters only matter just before a digit run (IBAN and NINO
+// prefixes). Invisible characters and full-width forms inside a value are
+// read through, so they hide nothing. Every candidate is validated (Luhn,
+// mod-97, issuer and numbering-plan tables) before it is reported, and
+// every Detection carries only a masked value and a keyed HMAC token, never
+// the raw value. Detection offsets refer to the scanned input.
+//
+// Inspect reads a body as the pipeline sees it — a MIME message (ScanMIME:
+// quoted-printable and base64 parts, bounded nesting and decoded size), a
+// CSV/TSV table (ScanCSV: PII columns raise their cells' confidence), or
+// text — and reports binary content instead of scanning it. NormalizeValue
+// gives the normalized form a detection's token is computed from, which
+// exact data matching (package edm) fingerprints.
 package inspect
 
 import (
