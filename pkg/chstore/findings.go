@@ -27,6 +27,7 @@ var findingColumns = []string{
 	"pii_types", "pii_counts",
 	"evidence_types", "evidence_masked", "evidence_tokens",
 	"event_ids", "event_count", "detected_at", "detected_at_ms",
+	"edm_customers", "edm_read_by_actor",
 }
 
 // InsertFindings writes the findings in one batch (one INSERT). Writing a
@@ -92,6 +93,7 @@ func findingRow(f *finding.Finding) []any {
 		piiTypes, piiCounts,
 		evTypes, evMasked, evTokens,
 		eventIDs, f.EventCount, dateTime(f.DetectedAt), unixMilli(f.DetectedAt),
+		f.EDMCustomers, f.EDMReadByActor,
 	}
 }
 
@@ -236,6 +238,7 @@ func (r *findingScan) dest() []any {
 		&r.piiTypes, &r.piiCounts,
 		&r.evTypes, &r.evMasked, &r.evTokens,
 		&f.EventIDs, &f.EventCount, &r.detectedAt, &r.detectedAtMs,
+		&f.EDMCustomers, &f.EDMReadByActor,
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/leakline/leakline/pkg/config"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,7 +56,7 @@ func EDM(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 // "email=email".
 func parseColumns(s string) (map[string]string, error) {
 	cols := map[string]string{}
-	for _, item := range splitList(s) {
+	for _, item := range config.SplitList(s) {
 		col, typ, ok := strings.Cut(item, "=")
 		col, typ = strings.TrimSpace(col), strings.TrimSpace(typ)
 		if !ok {
@@ -221,7 +222,7 @@ func edmPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if len(pos) != 1 {
 		return usageError(fs, stderr, "want exactly one INDEX file")
 	}
-	cfg := kafkaio.Config{Brokers: splitList(*brokers), ClientID: *clientID}
+	cfg := kafkaio.Config{Brokers: config.SplitList(*brokers), ClientID: *clientID}
 	if err := cfg.Validate(); err != nil {
 		return usageError(fs, stderr, "--brokers: %v", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/leakline/leakline/pkg/config"
 	"io"
 	"os"
 	"slices"
@@ -115,7 +116,7 @@ func Inspect(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *maxBytes <= 0 {
 		return usageError(fs, stderr, "--max-bytes must be positive")
 	}
-	cfg := inspect.Config{AllowDomains: splitList(*domains), MaxScanBytes: *maxBytes}
+	cfg := inspect.Config{AllowDomains: config.SplitList(*domains), MaxScanBytes: *maxBytes}
 	for _, c := range custom {
 		name, pattern, ok := strings.Cut(c, "=")
 		if !ok {

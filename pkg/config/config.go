@@ -19,6 +19,7 @@ import (
 
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
@@ -34,7 +35,7 @@ type Flags struct {
 	tCRM, tOutbound, tEvents, tFindings, tDead *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
-	rulesDir                                   *string
+	rulesDir, edmIndex                         *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
 	lateness                                   *time.Duration
@@ -77,6 +78,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.lateness = fs.Duration("allowed-lateness", f.envDuration("LEAKLINE_ALLOWED_LATENESS", detect.DefaultConfig().AllowedLateness), "how late an event may arrive and still count (env LEAKLINE_ALLOWED_LATENESS)")
 	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
 	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
+	f.edmIndex = s("edm-index", "LEAKLINE_EDM_INDEX", "", "exact-data-match index file built by `leakline edm build` with the same HMAC key (detector)")
 	f.rulesDir = s("rules", "LEAKLINE_RULES_DIR", "", "rule pack directory (default: the embedded default pack)")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.MetricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", ":9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
@@ -89,7 +91,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	errs := multierror.Append(nil, f.envErrs...)
 	cfg := pipeline.Config{
-		Kafka: kafkaio.Config{Brokers: splitList(*f.brokers), ClientID: *f.clientID},
+		Kafka: kafkaio.Config{Brokers: SplitList(*f.brokers), ClientID: *f.clientID},
 		Topics: kafkaio.Topics{
 			CRMAccess: *f.tCRM, Outbound: *f.tOutbound, Events: *f.tEvents, Findings: *f.tFindings, DeadLetter: *f.tDead,
 		},
@@ -98,7 +100,7 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 		Engine:     detect.DefaultConfig(),
 	}
 	cfg.Sink.BatchSize, cfg.Sink.FlushInterval = *f.sinkBatch, *f.sinkFlush
-	cfg.Engine.CompanyDomains = splitList(*f.companyDomains)
+	cfg.Engine.CompanyDomains = SplitList(*f.companyDomains)
 	cfg.Engine.AllowedLateness = *f.lateness
 	if err := cfg.Kafka.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
@@ -119,7 +121,7 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	if err := cfg.Engine.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	pw, err := secret(f.getenv, *f.chPasswordFile, "LEAKLINE_CLICKHOUSE_PASSWORD")
+	pw, err := Secret(f.getenv, *f.chPasswordFile, "LEAKLINE_CLICKHOUSE_PASSWORD")
 	if err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("clickhouse password: %w", err))
 	}
@@ -130,6 +132,13 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 			errs = multierror.Append(errs, err)
 		}
 		cfg.HMACKey = key
+		if *f.edmIndex != "" && err == nil {
+			idx, err := loadEDM(*f.edmIndex, key)
+			if err != nil {
+				errs = multierror.Append(errs, err)
+			}
+			cfg.Engine.EDM = idx
+		}
 	}
 	if _, err := ParseLevel(*f.logLevel); err != nil {
 		errs = multierror.Append(errs, err)
@@ -175,7 +184,9 @@ func HMACKey(getenv Getenv, file string) ([]byte, error) {
 	return nil, errors.New("hmac key: set LEAKLINE_HMAC_KEY_FILE (or LEAKLINE_HMAC_KEY); generate one with `head -c 32 /dev/urandom | xxd -p -c 64`")
 }
 
-func secret(getenv Getenv, file, env string) ([]byte, error) {
+// Secret reads a secret from file when one is named (a trailing newline is
+// dropped), else from the environment variable env. It never logs the value.
+func Secret(getenv Getenv, file, env string) ([]byte, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -186,7 +197,9 @@ func secret(getenv Getenv, file, env string) ([]byte, error) {
 	return []byte(getenv(env)), nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated list, trimming blanks and dropping
+// empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -220,4 +233,17 @@ func (f *Flags) envDuration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return v
+}
+
+func loadEDM(path string, key []byte) (*edm.Index, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("edm index: %w", err)
+	}
+	defer f.Close()
+	idx, err := edm.Load(f, key)
+	if err != nil {
+		return nil, fmt.Errorf("edm index %s: %w", path, err)
+	}
+	return idx, nil
 }

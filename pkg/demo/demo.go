@@ -5,6 +5,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -23,6 +24,7 @@ import (
 	"github.com/leakline/leakline/pkg/chserver"
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/embedkafka"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
@@ -90,6 +92,18 @@ func Run(ctx context.Context, opt Options) error {
 		HMACKey: opt.HMACKey,
 	}
 	fmt.Fprintf(out, "  kafka      %s\n  clickhouse %s (native)\n", strings.Join(broker.Addrs(), ","), ch.Addr())
+	day := scenario.DemoDay(opt.Seed, opt.Day)
+	// The exact-data-match index of the CRM export, keyed like the tokens:
+	// it holds fingerprints only, never a raw value.
+	idx, err := edm.Build(bytes.NewReader(day.CRMExport()), edm.BuildOptions{
+		Columns:  map[string]string{"email": "email", "phone": "phone", "name": "name"},
+		IDColumn: "customer_id",
+	}, opt.HMACKey)
+	if err != nil {
+		return fmt.Errorf("demo: edm index: %w", err)
+	}
+	cfg.Engine.EDM = idx
+	fmt.Fprintf(out, "  edm index  %d customers, %d identifiers (keyed fingerprints only)\n", idx.Rows(), idx.Len())
 	if err := pipeline.Prepare(ctx, cfg); err != nil {
 		return err
 	}
@@ -102,7 +116,6 @@ func Run(ctx context.Context, opt Options) error {
 	g, gctx := errgroup.WithContext(runCtx)
 	g.Go(func() error { return p.Run(gctx) })
 
-	day := scenario.DemoDay(opt.Seed, opt.Day)
 	fmt.Fprintf(out, "producing a scripted day: %d raw events (%d employees, %d customers, insider %s, %d malformed)\n",
 		len(day.Events), day.Employees, len(day.Customers), day.Insider, day.Malformed)
 	if err := Replay(gctx, cfg.Kafka, cfg.Topics, day.Events, cfg.Engine.AllowedLateness, NormalizerSettled(p.Normalizer)); err != nil {
@@ -241,7 +254,7 @@ func WaitForRules(ctx context.Context, st *chstore.Store, actor string, rules []
 func PrintFindings(w io.Writer, fs []finding.Finding) {
 	fmt.Fprintf(w, "\n%d finding(s) in ClickHouse (findings FINAL):\n\n", len(fs))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEVERITY\tRULE\tACTOR\tWINDOW (UTC)\tVALUE/THRESHOLD\tCHANNEL\tDESTINATION\tPII\tEVIDENCE (masked)")
+	fmt.Fprintln(tw, "SEVERITY\tRULE\tACTOR\tWINDOW (UTC)\tVALUE/THRESHOLD\tCHANNEL\tDESTINATION\tPII\tCUSTOMERS (READ BY ACTOR)\tEVIDENCE (masked)")
 	for _, f := range fs {
 		ev := make([]string, 0, 3)
 		for i, e := range f.Evidence {
@@ -251,10 +264,18 @@ func PrintFindings(w io.Writer, fs []finding.Finding) {
 			}
 			ev = append(ev, e.Masked)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s–%s\t%g/%g\t%s\t%s\t%s\t%s\n",
-			f.Severity, f.RuleID, f.ActorUID, f.Department,
-			f.WindowStart.Format("Jan 02 15:04"), f.WindowEnd.Format("15:04"),
-			f.Value, f.Threshold, dash(f.Channel), dash(f.Destination), piiCounts(f.PIICounts), dash(strings.Join(ev, " ")))
+		customers := "-"
+		if f.EDMCustomers > 0 {
+			customers = fmt.Sprintf("%d (%d)", f.EDMCustomers, f.EDMReadByActor)
+		}
+		sev := f.Severity
+		if f.Shadow {
+			sev += " (shadow)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s (%s)\t%s–%s\t%g/%g\t%s\t%s\t%s\t%s\t%s\n",
+			sev, f.RuleID, f.ActorUID, f.Department,
+			f.WindowStart.Format("Jan 02 15:04"), f.WindowEnd.Format("Jan 02 15:04"),
+			f.Value, f.Threshold, dash(f.Channel), dash(f.Destination), piiCounts(f.PIICounts), customers, dash(strings.Join(ev, " ")))
 	}
 	tw.Flush()
 	fmt.Fprintln(w)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr/vm"
 
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/inspect"
@@ -27,6 +28,13 @@ type Config struct {
 	AllowedLateness time.Duration
 	// MaxGroupsPerRule bounds the groups (e.g. actors) one rule tracks.
 	MaxGroupsPerRule int
+	// EDM, when set, is the exact-data-match index of customer records: the
+	// engine fills pii.edm_customers (customers recognised in outbound
+	// content) and pii.edm_read_by_actor (those the actor read in CRM
+	// access events within EDMLookback).
+	EDM              *edm.Index
+	EDMLookback      time.Duration
+	MaxReadsPerActor int
 	// IncidentEpoch bounds incidents in time (default IncidentEpoch).
 	IncidentEpoch time.Duration
 	// DedupSize is how many recent event ids the engine remembers to drop
@@ -60,6 +68,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IncidentEpoch <= 0 {
 		c.IncidentEpoch = IncidentEpoch
+	}
+	if c.EDMLookback <= 0 {
+		c.EDMLookback = DefaultEDMLookback
+	}
+	if c.MaxReadsPerActor <= 0 {
+		c.MaxReadsPerActor = DefaultMaxReadsPerActor
 	}
 	if c.DedupSize <= 0 {
 		c.DedupSize = DefaultDedupSize
@@ -120,6 +134,7 @@ type Engine struct {
 	rules     []*ruleState
 	watermark time.Time
 	timers    *timers
+	edm       *edmState // nil without an EDM index
 	stats     Stats
 	seen      *recentIDs
 	scratch   []inspect.Detection
@@ -138,6 +153,13 @@ func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 	}
 	cfg = cfg.withDefaults()
 	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), timers: newTimers(), vm: rules.NewVM(), env: rules.NewEnv()}
+	if cfg.EDM != nil {
+		s, err := newEDMState(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+		e.edm = s
+	}
 	for _, r := range cfg.Pack.Rules {
 		if r.Enabled {
 			e.rules = append(e.rules, &ruleState{r: r, groups: make(map[string]*group)})
@@ -180,7 +202,11 @@ func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 	e.env.SetEvent(ev)
 	e.insp.reset()
 	if ev.Kind == event.KindOutbound && ev.Outbound != nil {
-		e.inspect(ev.Outbound)
+		e.inspect(ev)
+	}
+	if e.edm != nil && ev.Kind == event.KindCRMAccess && ev.CRM != nil && !late {
+		e.edm.recordReads(ev)
+		e.edm.gc(e.watermark)
 	}
 	for _, rs := range e.rules {
 		if err := e.apply(rs, ev, late, now); err != nil {
@@ -229,6 +255,9 @@ func (c Config) Horizon() time.Duration {
 			}
 		}
 	}
+	if c.EDM != nil {
+		h = max(h, c.EDMLookback)
+	}
 	return h + c.AllowedLateness
 }
 
@@ -245,7 +274,11 @@ func (in *inspection) reset() {
 	in.total = 0
 }
 
-func (e *Engine) inspect(ob *event.Outbound) {
+func (e *Engine) inspect(ev *event.Event) {
+	ob := ev.Outbound
+	if e.edm != nil {
+		e.edm.startEvent()
+	}
 	if e.insp.counts == nil {
 		e.insp.counts = make(map[string]uint32)
 	}
@@ -257,6 +290,9 @@ func (e *Engine) inspect(ob *event.Outbound) {
 		e.scratch = ds
 		if truncated {
 			e.env.PII.Truncated = true
+		}
+		if e.edm != nil {
+			e.edm.matchText(text, ds)
 		}
 		for _, d := range ds {
 			if d.Confidence < inspect.Medium {
@@ -277,6 +313,9 @@ func (e *Engine) inspect(ob *event.Outbound) {
 		e.env.PII.Counts[t] = int(n)
 	}
 	e.env.Outbound.External = e.external(ob)
+	if e.edm != nil {
+		e.env.PII.EDMCustomers, e.env.PII.EDMReadByActor = e.edm.counts(ev.Actor.UID, ev.Time)
+	}
 }
 
 // external reports whether an outbound event leaves the company.

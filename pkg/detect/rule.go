@@ -174,7 +174,7 @@ func (e *Engine) observe(rs *ruleState, g *group, ev *event.Event, value, thresh
 	}
 	if !above {
 		if inc != nil {
-			inc.addEvent(ev, &e.insp)
+			inc.addEvent(ev, &e.insp, &e.env.PII)
 		}
 		return
 	}
@@ -195,7 +195,7 @@ func (e *Engine) observe(rs *ruleState, g *group, ev *event.Event, value, thresh
 		}
 		g.inc = inc
 	}
-	inc.addEvent(ev, &e.insp)
+	inc.addEvent(ev, &e.insp, &e.env.PII)
 	inc.last = ev.Time
 	if value > inc.f.Value {
 		inc.f.Value = value
@@ -208,7 +208,7 @@ func (e *Engine) observe(rs *ruleState, g *group, ev *event.Event, value, thresh
 }
 
 // addEvent records a contributing event in the incident.
-func (inc *incident) addEvent(ev *event.Event, in *inspection) {
+func (inc *incident) addEvent(ev *event.Event, in *inspection, pii *rules.PIIEnv) {
 	inc.f.EventCount++
 	if !slices.Contains(inc.f.EventIDs, ev.EventID) {
 		inc.f.EventIDs = appendBounded(inc.f.EventIDs, ev.EventID, finding.MaxEventIDs)
@@ -221,6 +221,8 @@ func (inc *incident) addEvent(ev *event.Event, in *inspection) {
 			inc.f.Channel = ob.Channel
 			inc.f.Destination = destination(ob)
 		}
+		inc.f.EDMCustomers = max(inc.f.EDMCustomers, uint32(pii.EDMCustomers))
+		inc.f.EDMReadByActor = max(inc.f.EDMReadByActor, uint32(pii.EDMReadByActor))
 		if in.total > 0 {
 			if inc.f.PIICounts == nil {
 				inc.f.PIICounts = make(map[string]uint32)

@@ -50,6 +50,11 @@ type Finding struct {
 	// Threshold the rule's limit it crossed.
 	Value     float64 `json:"value"`
 	Threshold float64 `json:"threshold"`
+	// EDMCustomers is the most known customers (exact data match) recognised
+	// in one outbound event of the incident; EDMReadByActor how many of them
+	// the actor had read from the CRM within the look-back.
+	EDMCustomers   uint32 `json:"edm_customers,omitempty"`
+	EDMReadByActor uint32 `json:"edm_read_by_actor,omitempty"`
 	// PIICounts counts detections by PII type.
 	PIICounts map[string]uint32 `json:"pii_counts,omitempty"`
 	Evidence  []Evidence        `json:"evidence,omitempty"`

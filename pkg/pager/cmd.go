@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/leakline/leakline/pkg/config"
 	"io"
 	"log/slog"
 	"os"
@@ -92,7 +93,7 @@ func RegisterFlags(fs *flag.FlagSet, getenv func(string) string) *Flags {
 func (f *Flags) Resolve() (Config, error) {
 	errs := multierror.Append(nil, f.envErrs...)
 	cfg := Config{
-		Kafka:           kafkaio.Config{Brokers: splitList(*f.brokers), ClientID: *f.clientID},
+		Kafka:           kafkaio.Config{Brokers: config.SplitList(*f.brokers), ClientID: *f.clientID},
 		Topics:          kafkaio.Topics{Findings: *f.topicFindings, DeadLetter: *f.topicDead},
 		GroupID:         *f.group,
 		GrafanaURL:      strings.TrimSpace(*f.grafanaURL),
@@ -108,15 +109,15 @@ func (f *Flags) Resolve() (Config, error) {
 	if cfg.MaxAge < 0 {
 		errs = multierror.Append(errs, fmt.Errorf("max-age %v is negative", cfg.MaxAge))
 	}
-	if _, err := parseLevel(*f.logLevel); err != nil {
+	if _, err := config.ParseLevel(*f.logLevel); err != nil {
 		errs = multierror.Append(errs, err)
 	}
-	key, err := secret(f.getenv, *f.pdKeyFile, "LEAKLINE_PAGERDUTY_ROUTING_KEY")
+	key, err := config.Secret(f.getenv, *f.pdKeyFile, "LEAKLINE_PAGERDUTY_ROUTING_KEY")
 	if err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("pagerduty routing key: %w", err))
 	}
 	cfg.PagerDutyRoutingKey = strings.TrimSpace(string(key))
-	cfg.WebhookSecret, err = secret(f.getenv, *f.webhookSecFile, "LEAKLINE_WEBHOOK_SECRET")
+	cfg.WebhookSecret, err = config.Secret(f.getenv, *f.webhookSecFile, "LEAKLINE_WEBHOOK_SECRET")
 	if err != nil {
 		errs = multierror.Append(errs, fmt.Errorf("webhook secret: %w", err))
 	}
@@ -163,37 +164,8 @@ func DefaultPolicy(alertmanager, pagerduty bool, webhookURL string) (*Policy, er
 
 // Logger returns a JSON slog logger at the configured level.
 func (f *Flags) Logger(w io.Writer) *slog.Logger {
-	lvl, _ := parseLevel(*f.logLevel)
+	lvl, _ := config.ParseLevel(*f.logLevel)
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("log level %q: want debug, info, warn or error", s)
-	}
-	return l, nil
-}
-
-func secret(getenv func(string) string, file, env string) ([]byte, error) {
-	if file != "" {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return nil, err
-		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
-	}
-	return []byte(getenv(env)), nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 // Main runs the pager service with args until SIGINT or SIGTERM and

@@ -41,6 +41,17 @@ type Day struct {
 	ExpectedRules []string
 }
 
+// CRMExport is the CRM export of the day's customers as CSV (header
+// customer_id,name,email,phone), the input of `leakline edm build`.
+func (d Day) CRMExport() []byte {
+	var b strings.Builder
+	b.WriteString("customer_id,name,email,phone\n")
+	for _, c := range d.Customers {
+		fmt.Fprintf(&b, "%s,%s,%s,%s\n", c.ID, c.Name, c.Email, c.Phone)
+	}
+	return []byte(b.String())
+}
+
 // RawPII lists every raw customer value the day contains; none of them may
 // ever appear in storage.
 func (d Day) RawPII() []string {
