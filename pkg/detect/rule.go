@@ -92,19 +92,9 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 	if err != nil || !ok {
 		return err
 	}
-	key, err := e.groupKey(r)
-	if err != nil {
-		return err
-	}
-	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
-	if !ok {
-		return errGroupBound
-	}
-	if ev.Time.After(g.latest) {
-		g.latest = ev.Time
-	}
-	if late {
-		return nil // counted by the caller; a late event never moves a window
+	g, err := e.touch(rs, ev, true)
+	if err != nil || late {
+		return err // a late event (counted by the caller) never moves a window
 	}
 	g.refs = pushRef(g.refs, ref{at: ev.Time.UnixNano(), id: ev.EventID}, g.latest.Add(-w.Over))
 	var value float64
@@ -284,8 +274,25 @@ func (e *Engine) close(g *group, now time.Time) {
 	}
 }
 
-func (e *Engine) groupKey(r *rules.Rule) (string, error) {
-	return r.GroupBy.Text(e.vm, e.env)
+// touch finds (or, with create, makes) the current event's group of rule rs
+// and records the event's time as the group's newest when it is. Without
+// create, a group that does not exist yet comes back nil.
+func (e *Engine) touch(rs *ruleState, ev *event.Event, create bool) (*group, error) {
+	key, err := rs.r.GroupBy.Text(e.vm, e.env)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := rs.groups[key]; !ok && !create {
+		return nil, nil
+	}
+	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
+	if !ok {
+		return nil, errGroupBound
+	}
+	if ev.Time.After(g.latest) {
+		g.latest = ev.Time
+	}
+	return g, nil
 }
 
 // applySequence advances ordered steps; a completed sequence fires. An
@@ -323,19 +330,9 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 	if len(matched) == 0 && !cancel {
 		return nil
 	}
-	key, err := e.groupKey(r)
-	if err != nil {
+	g, err := e.touch(rs, ev, true)
+	if err != nil || late {
 		return err
-	}
-	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
-	if !ok {
-		return errGroupBound
-	}
-	if ev.Time.After(g.latest) {
-		g.latest = ev.Time
-	}
-	if late {
-		return nil
 	}
 	g.seq.Advance(g.latest)
 	if cancel {
@@ -377,26 +374,11 @@ func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 	if !isA && !isB {
 		return nil
 	}
-	key, err := e.groupKey(r)
-	if err != nil {
+	// Only a B matters only to a group that has As pending (or had them
+	// recently): it never creates state.
+	g, err := e.touch(rs, ev, isA)
+	if err != nil || g == nil || late {
 		return err
-	}
-	if !isA {
-		// Only a B: it matters only to a group that has As pending (or had
-		// them recently); never create state for it.
-		if _, ok := rs.groups[key]; !ok {
-			return nil
-		}
-	}
-	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
-	if !ok {
-		return errGroupBound
-	}
-	if ev.Time.After(g.latest) {
-		g.latest = ev.Time
-	}
-	if late {
-		return nil
 	}
 	if isB {
 		g.abs.Satisfy(ev.Time)
