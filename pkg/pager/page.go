@@ -63,6 +63,10 @@ type Page struct {
 	Threshold  float64            `json:"threshold"`
 	PIICounts  map[string]uint32  `json:"pii_counts,omitempty"`
 	Samples    []finding.Evidence `json:"samples,omitempty"`
+	// Customers is how many known customers (exact data match) the content
+	// named; ReadByActor how many of them the actor had read in the CRM.
+	Customers   uint32 `json:"customers,omitempty"`
+	ReadByActor uint32 `json:"customers_read_by_actor,omitempty"`
 	EventCount uint64             `json:"event_count,omitempty"`
 	// Summary is one line of at most MaxSummary bytes.
 	Summary string `json:"summary"`
@@ -98,6 +102,8 @@ func NewPage(f *finding.Finding, tags []string, grafanaURL, runbook string) Page
 		Threshold:   f.Threshold,
 		PIICounts:   maps.Clone(f.PIICounts),
 		EventCount:  f.EventCount,
+		Customers:   f.EDMCustomers,
+		ReadByActor: f.EDMReadByActor,
 	}
 	if p.Title == "" {
 		p.Title = f.RuleID
@@ -149,6 +155,9 @@ func (p *Page) summary() string {
 	if s := p.piiText(); s != "" {
 		fmt.Fprintf(&b, ", PII %s", s)
 	}
+	if p.Customers > 0 {
+		fmt.Fprintf(&b, ", %d known customers (%d read by the actor)", p.Customers, p.ReadByActor)
+	}
 	if p.Channel != "" {
 		fmt.Fprintf(&b, ", via %s", p.Channel)
 		if p.Destination != "" {
@@ -178,6 +187,9 @@ func (p *Page) description() string {
 	fmt.Fprintf(&b, "How bad: %s\n", p.Severity)
 	if s := p.piiText(); s != "" {
 		fmt.Fprintf(&b, "PII: %s\n", s)
+	}
+	if p.Customers > 0 {
+		fmt.Fprintf(&b, "Customers: %d known customers in the content, %d of them read by this actor in the CRM\n", p.Customers, p.ReadByActor)
 	}
 	if len(p.Samples) > 0 {
 		b.WriteString("Samples (masked):")

@@ -272,3 +272,18 @@ func TestMetricsLabels(t *testing.T) {
 		t.Errorf("%d series", n)
 	}
 }
+
+func TestPageNamesKnownCustomers(t *testing.T) {
+	f := newFinding("outbound.pii_external", "u-1", "critical")
+	f.EDMCustomers, f.EDMReadByActor = 120, 117
+	p := NewPage(&f, nil, "", "")
+	for _, s := range []string{p.Summary, p.Description} {
+		if !strings.Contains(s, "120 known customers") || !strings.Contains(s, "117") {
+			t.Errorf("page text does not name the customers: %q", s)
+		}
+	}
+	none := newFinding("crm.bulk_read_no_ticket", "u-1", "high")
+	if p := NewPage(&none, nil, "", ""); strings.Contains(p.Description, "known customers") {
+		t.Errorf("customers mentioned without an exact data match: %q", p.Description)
+	}
+}
