@@ -97,8 +97,8 @@ func (s *edmState) recordReads(ev *event.Event) {
 func (s *edmState) startEvent() { clear(s.rows) }
 
 // matchText adds the customers found in text (with its detections).
-func (s *edmState) matchText(text string, ds []inspect.Detection) {
-	s.matcher.MatchString(text, ds, &s.match)
+func (s *edmState) matchText(text []byte, ds []inspect.Detection) {
+	s.matcher.Match(text, ds, &s.match)
 	for _, r := range s.match.Rows {
 		s.rows[r] = struct{}{}
 	}

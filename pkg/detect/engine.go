@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/expr-lang/expr/vm"
 
@@ -282,17 +283,24 @@ func (e *Engine) inspect(ev *event.Event) {
 	if e.insp.counts == nil {
 		e.insp.counts = make(map[string]uint32)
 	}
-	scan := func(text string) {
+	// Inspect reads each content by its format: plain text, CSV/TSV (a
+	// column headed email/phone/… raises its cells' confidence), or a MIME
+	// message (quoted-printable and base64 parts decoded); binary content is
+	// not scanned as text. Exact data match runs on every text scanned.
+	opts := inspect.InspectOptions{}
+	if e.edm != nil {
+		opts.OnText = func(_ string, text []byte, ds []inspect.Detection) { e.edm.matchText(text, ds) }
+	}
+	scan := func(text, mimeType, fileName string) {
 		if text == "" {
 			return
 		}
-		ds, truncated := e.scanner.ScanString(text, e.scratch[:0])
+		opts.MimeType, opts.FileName = mimeType, fileName
+		res := e.scanner.Inspect(unsafe.Slice(unsafe.StringData(text), len(text)), opts, e.scratch[:0])
+		ds := res.Detections
 		e.scratch = ds
-		if truncated {
+		if res.Truncated {
 			e.env.PII.Truncated = true
-		}
-		if e.edm != nil {
-			e.edm.matchText(text, ds)
 		}
 		for _, d := range ds {
 			if d.Confidence < inspect.Medium {
@@ -303,10 +311,10 @@ func (e *Engine) inspect(ev *event.Event) {
 			e.insp.evidence = addEvidence(e.insp.evidence, finding.Evidence{Type: string(d.Type), Masked: d.Masked, Token: d.Token})
 		}
 	}
-	scan(ob.Subject)
-	scan(ob.Content.Text)
+	scan(ob.Subject, "text/plain", "")
+	scan(ob.Content.Text, ob.Content.MimeType, ob.Content.FileName)
 	for _, a := range ob.Attachments {
-		scan(a.Text)
+		scan(a.Text, a.MimeType, a.FileName)
 	}
 	e.env.PII.Total = e.insp.total
 	for t, n := range e.insp.counts {
