@@ -6,13 +6,14 @@ PKGS    ?= ./...
 # Go test flags; CI runs the same target with CI=true so missing servers fail.
 TESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: demo test deps vet fmt-check compose-check frontend-test plugin build bench
+.PHONY: demo test deps vet fmt-check compose-check frontend-test plugin build bench fuzz
 
 demo: deps
 	$(GO) run ./services/leakline demo
 
 test: deps vet fmt-check compose-check frontend-test
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	./.ci/fuzz-short
 
 # Install the servers the demo and the tests need when they are missing.
 deps:
@@ -44,3 +45,7 @@ frontend-test:
 plugin: frontend-test
 	cp pkg/grafana/plugin/plugin.json pkg/grafana/plugin/dist/
 	CGO_ENABLED=0 $(GO) build -o pkg/grafana/plugin/dist/gpx_leakline_findings_linux_amd64 ./services/grafana-plugin
+
+# A longer fuzz campaign over every target: make fuzz FUZZTIME=10m
+fuzz:
+	FUZZTIME=$(or $(FUZZTIME),1m) ./.ci/fuzz-short
