@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/leakline/leakline/pkg/metrics"
 )
 
 // GroupConsumer consumes topics as a member of a consumer group, like
@@ -442,9 +445,16 @@ func (g *GroupConsumer) setAssigned(as []Assignment) {
 	}
 }
 
-// observe records the lag of the partition of batch.
+// observe records the lag of the partition of batch, and exports it with
+// the consumed count as metrics (as Consumer does).
 func (g *GroupConsumer) observe(batch []kafka.Message) {
 	last := batch[len(batch)-1]
+	lag := max(last.HighWaterMark-(last.Offset+1), 0)
+	metrics.Consumed.WithLabelValues(g.cfg.GroupID, last.Topic).Add(float64(len(batch)))
+	metrics.Lag.WithLabelValues(g.cfg.GroupID, last.Topic, strconv.Itoa(last.Partition)).Set(float64(lag))
+	if !last.Time.IsZero() {
+		metrics.LagSeconds.WithLabelValues(g.cfg.GroupID, last.Topic).Set(time.Since(last.Time).Seconds())
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	parts := g.lag[last.Topic]
@@ -452,7 +462,7 @@ func (g *GroupConsumer) observe(batch []kafka.Message) {
 		parts = map[int]int64{}
 		g.lag[last.Topic] = parts
 	}
-	parts[last.Partition] = max(last.HighWaterMark-(last.Offset+1), 0)
+	parts[last.Partition] = lag
 }
 
 // Assigned returns the partitions this member holds in the current

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/go-multierror"
@@ -57,7 +56,6 @@ type partitionWorker struct {
 // Handle delivers a batch of the partition's findings; a nil return lets
 // the group consumer commit it.
 func (w *partitionWorker) Handle(ctx context.Context, batch []kafka.Message) error {
-	w.l.observe(batch)
 	for _, m := range batch {
 		if err := w.l.handleOne(ctx, m, w.a.Generation); err != nil {
 			return err
@@ -71,18 +69,6 @@ func (w *partitionWorker) Handle(ctx context.Context, batch []kafka.Message) err
 func (w *partitionWorker) Close() error {
 	w.l.forget(w.a.Partition, w.a.Generation)
 	return nil
-}
-
-// observe exports the consumption metrics that kafkaio.Consumer exports by
-// itself and kafkaio.GroupConsumer does not.
-func (l *lane) observe(batch []kafka.Message) {
-	last := batch[len(batch)-1]
-	group := l.group()
-	metrics.Consumed.WithLabelValues(group, last.Topic).Add(float64(len(batch)))
-	metrics.Lag.WithLabelValues(group, last.Topic, strconv.Itoa(last.Partition)).Set(float64(max(last.HighWaterMark-(last.Offset+1), 0)))
-	if !last.Time.IsZero() {
-		metrics.LagSeconds.WithLabelValues(group, last.Topic).Set(time.Since(last.Time).Seconds())
-	}
 }
 
 // forget drops the incidents of a partition handled or restored up to
