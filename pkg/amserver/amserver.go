@@ -16,9 +16,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/leakline/leakline/pkg/serverproc"
 )
 
 // Options configure Start.
@@ -115,21 +115,11 @@ func promDuration(d time.Duration) string {
 type Server struct {
 	binary  string
 	dir     string
-	ownDir  bool
 	stdout  io.Writer
 	readyTO time.Duration
 	port    int
 
-	mu      sync.Mutex
-	proc    *process
-	stopped bool
-}
-
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-	out  *tailBuffer
+	inst serverproc.Instance // the runs, from Start to Stop
 }
 
 // Start writes the config into opt.Dir (or a new temporary directory),
@@ -144,23 +134,22 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if strings.TrimSpace(opt.Config) == "" {
 		return nil, errors.New("amserver: Options.Config is required")
 	}
-	s := &Server{binary: bin, dir: opt.Dir, stdout: opt.Stdout, readyTO: opt.ReadyTimeout}
+	s := &Server{binary: bin, stdout: opt.Stdout, readyTO: opt.ReadyTimeout}
 	if s.readyTO <= 0 {
 		s.readyTO = DefaultReadyTimeout
 	}
-	if s.dir == "" {
-		d, err := os.MkdirTemp("", "amserver-")
-		if err != nil {
-			return nil, fmt.Errorf("amserver: create dir: %w", err)
-		}
-		s.dir, s.ownDir = d, true
-	} else if s.dir, err = filepath.Abs(s.dir); err != nil {
-		return nil, fmt.Errorf("amserver: dir: %w", err)
+	s.inst = serverproc.Instance{
+		Name:       "amserver",
+		Server:     "Alertmanager",
+		ErrStopped: ErrStopped,
+		Grace:      stopTimeout,
+		Launch:     s.launch,
+	}
+	if s.dir, err = s.inst.MakeDir(opt.Dir, "amserver-"); err != nil {
+		return nil, err
 	}
 	fail := func(err error) (*Server, error) {
-		if s.ownDir {
-			os.RemoveAll(s.dir)
-		}
+		_ = s.inst.Stop() // nothing runs; removes the directory if ours
 		return nil, err
 	}
 	if err := os.MkdirAll(filepath.Join(s.dir, "data"), 0o755); err != nil {
@@ -170,11 +159,12 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		return fail(fmt.Errorf("amserver: write config: %w", err))
 	}
 	for attempt := 1; ; attempt++ {
-		s.port, err = freePort()
+		ports, err := serverproc.FreePorts(1)
 		if err != nil {
 			return fail(fmt.Errorf("amserver: pick port: %w", err))
 		}
-		err = s.launch(ctx)
+		s.port = ports[0]
+		err = s.inst.Run(ctx)
 		if err == nil {
 			return s, nil
 		}
@@ -198,86 +188,26 @@ func (s *Server) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.It
 func (s *Server) Dir() string { return s.dir }
 
 // PID is the server's process id, or 0 if it is not running.
-func (s *Server) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil || s.proc.exited() {
-		return 0
-	}
-	return s.proc.cmd.Process.Pid
-}
+func (s *Server) PID() int { return s.inst.PID() }
 
 // Output returns the last bytes the server printed.
-func (s *Server) Output() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil {
-		return ""
-	}
-	return s.proc.out.String()
-}
+func (s *Server) Output() string { return s.inst.Output() }
 
 // Stop terminates the server (SIGTERM, then SIGKILL after 10 s) and removes
 // its directory if Start created it. Stop is idempotent.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	var errs []error
-	if p := s.proc; p != nil {
-		s.proc = nil
-		if err := p.terminate(stopTimeout); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if s.ownDir {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("amserver: remove dir: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
+func (s *Server) Stop() error { return s.inst.Stop() }
 
 // Kill ends the server with SIGKILL, as a crash would, and waits for it.
 // Restart starts it again on the same port and storage.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	if p := s.proc; p != nil {
-		s.proc = nil
-		p.kill()
-	}
-	return nil
-}
+func (s *Server) Kill() error { return s.inst.Kill() }
 
 // Restart starts the server again on the same port, config and storage
 // (stopping it gracefully first if it runs) and waits until it is ready.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	if p := s.proc; p != nil {
-		s.proc = nil
-		_ = p.terminate(stopTimeout)
-	}
-	return s.launchLocked(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.inst.Run(ctx) }
 
-func (s *Server) launch(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.launchLocked(ctx)
-}
-
-func (s *Server) launchLocked(ctx context.Context) error {
+// launch starts a run of Alertmanager and waits until it is ready; if that
+// fails, it kills the run.
+func (s *Server) launch(ctx context.Context) (*serverproc.Process, error) {
 	cmd := exec.Command(s.binary,
 		"--config.file="+s.configFile(),
 		"--storage.path="+filepath.Join(s.dir, "data"),
@@ -286,62 +216,35 @@ func (s *Server) launchLocked(ctx context.Context) error {
 		"--log.level=info",
 	)
 	cmd.Dir = s.dir
-	out := &tailBuffer{max: 8192}
-	var w io.Writer = out
-	if s.stdout != nil {
-		w = io.MultiWriter(out, s.stdout)
+	p, err := serverproc.Start(cmd, s.stdout)
+	if err != nil {
+		return nil, fmt.Errorf("amserver: start %s: %w", s.binary, err)
 	}
-	cmd.Stdout, cmd.Stderr = w, w
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("amserver: start %s: %w", s.binary, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{}), out: out}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	if err := s.waitReady(ctx, p); err != nil {
-		p.kill()
-		return err
+		p.Kill()
+		return nil, err
 	}
-	s.proc = p
-	return nil
+	return p, nil
 }
 
 // waitReady polls /-/ready until it answers 200, the process exits or time
 // is up.
-func (s *Server) waitReady(ctx context.Context, p *process) error {
+func (s *Server) waitReady(ctx context.Context, p *serverproc.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, s.readyTO)
 	defer cancel()
 	client := &http.Client{Timeout: 2 * time.Second}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		select {
-		case <-p.done:
-			return s.exitError(p)
-		default:
-		}
-		last = probe(ctx, client, s.URL()+"/-/ready")
-		if last == nil {
-			select {
-			case <-p.done: // someone else answered on our port
-				return s.exitError(p)
-			default:
-				return nil
-			}
-		}
-		select {
-		case <-p.done:
-			return s.exitError(p)
-		case <-ctx.Done():
-			return fmt.Errorf("amserver: Alertmanager on %s not ready within %v: %v\n--- output tail ---\n%s",
-				s.Addr(), s.readyTO, last, strings.TrimSpace(p.out.String()))
-		case <-tick.C:
-		}
+	done, exited, last := p.Poll(ctx, 50*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := probe(ctx, client, s.URL()+"/-/ready")
+		return err == nil, err
+	})
+	switch {
+	case exited, done && p.Exited(): // done and exited: someone else answered on our port
+		return s.exitError(p)
+	case done:
+		return nil
 	}
+	return fmt.Errorf("amserver: Alertmanager on %s not ready within %v: %v\n--- output tail ---\n%s",
+		s.Addr(), s.readyTO, last, strings.TrimSpace(p.Output()))
 }
 
 func probe(ctx context.Context, c *http.Client, url string) error {
@@ -361,43 +264,13 @@ func probe(ctx context.Context, c *http.Client, url string) error {
 	return nil
 }
 
-func (s *Server) exitError(p *process) error {
-	out := strings.TrimSpace(p.out.String())
-	err := fmt.Errorf("amserver: Alertmanager exited during startup (%v)\n--- output tail ---\n%s", p.err, out)
+func (s *Server) exitError(p *serverproc.Process) error {
+	out := strings.TrimSpace(p.Output())
+	err := fmt.Errorf("amserver: Alertmanager exited during startup (%v)\n--- output tail ---\n%s", p.Err(), out)
 	if strings.Contains(out, "address already in use") {
 		return fmt.Errorf("%w: %w", errPortTaken, err)
 	}
 	return err
-}
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *process) terminate(timeout time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	_ = signalGroup(p.cmd.Process.Pid, syscall.SIGTERM)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-t.C:
-		p.kill()
-		return fmt.Errorf("amserver: Alertmanager did not stop within %v of SIGTERM; killed", timeout)
-	}
-}
-
-func (p *process) kill() {
-	_ = signalGroup(p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
 }
 
 // findBinary resolves Options.Binary.
@@ -409,47 +282,8 @@ func findBinary(bin string) (string, error) {
 		}
 		return p, nil
 	}
-	for _, name := range []string{"prometheus-alertmanager", "alertmanager"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, nil
-		}
-		p := filepath.Join("/usr/bin", name)
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
+	if p := serverproc.FindExecutable([]string{"prometheus-alertmanager", "alertmanager"}, []string{"/usr/bin"}); p != "" {
+		return p, nil
 	}
 	return "", fmt.Errorf("%w: no prometheus-alertmanager or alertmanager on PATH or in /usr/bin (Debian: apt-get install prometheus-alertmanager)", ErrNoBinary)
-}
-
-// freePort returns a loopback port that was free a moment ago.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
 }

@@ -9,7 +9,6 @@
 package chserver
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -22,11 +21,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/leakline/leakline/pkg/serverproc"
 )
 
 // Options configure Start. The zero value is usable.
@@ -69,24 +68,18 @@ type Server struct {
 	binary     string
 	args       []string // before --config-file
 	dir        string
-	ownDir     bool
 	stdout     io.Writer
 	readyTO    time.Duration
 	tcpPort    int
 	httpPort   int
 	instanceID string // a macro in the config, to recognise our own server
 
-	mu      sync.Mutex
-	proc    *process // nil after Kill/exit until Restart
-	stopped bool
+	inst serverproc.Instance // the runs, from Start to Stop
 }
 
 // process is one run of the server binary.
 type process struct {
-	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd.Wait returned
-	err  error         // cmd.Wait's result, valid after done
-	out  *tailBuffer
+	*serverproc.Process
 	// logOffset is the error log's size when this run started.
 	logOffset int64
 }
@@ -104,7 +97,6 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	s := &Server{
 		binary:  binary,
 		args:    args,
-		dir:     opt.Dir,
 		stdout:  opt.Stdout,
 		readyTO: opt.ReadyTimeout,
 	}
@@ -116,20 +108,19 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		return nil, fmt.Errorf("chserver: instance id: %w", err)
 	}
 	s.instanceID = hex.EncodeToString(id[:])
-	if s.dir == "" {
-		d, err := os.MkdirTemp("", "chserver-")
-		if err != nil {
-			return nil, fmt.Errorf("chserver: create dir: %w", err)
-		}
-		s.dir, s.ownDir = d, true
-	} else if s.dir, err = filepath.Abs(s.dir); err != nil {
-		return nil, fmt.Errorf("chserver: dir: %w", err)
+	s.inst = serverproc.Instance{
+		Name:       "chserver",
+		Server:     "server",
+		ErrStopped: ErrStopped,
+		Grace:      stopTimeout,
+		Launch:     s.launch,
+	}
+	if s.dir, err = s.inst.MakeDir(opt.Dir, "chserver-"); err != nil {
+		return nil, err
 	}
 
 	fail := func(err error) (*Server, error) {
-		if s.ownDir {
-			os.RemoveAll(s.dir)
-		}
+		_ = s.inst.Stop() // nothing runs; removes the directory if ours
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
@@ -141,7 +132,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		if err := s.writeConfig(); err != nil {
 			return fail(err)
 		}
-		err = s.launch(ctx)
+		err = s.inst.Run(ctx)
 		if err == nil {
 			return s, nil
 		}
@@ -169,19 +160,12 @@ func (s *Server) HTTPAddr() string {
 func (s *Server) Dir() string { return s.dir }
 
 // PID is the server's process id, or 0 if it is not running.
-func (s *Server) PID() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.proc == nil || s.proc.exited() {
-		return 0
-	}
-	return s.proc.cmd.Process.Pid
-}
+func (s *Server) PID() int { return s.inst.PID() }
 
 // ErrorLogTail returns the last bytes of the server's error log, to explain
 // a failure in a test message.
 func (s *Server) ErrorLogTail() string {
-	return tailFile(s.errorLog(), 0, 4096)
+	return serverproc.TailFile(s.errorLog(), 0, 4096)
 }
 
 func (s *Server) errorLog() string {
@@ -191,70 +175,24 @@ func (s *Server) errorLog() string {
 // Stop terminates the server (SIGTERM, then SIGKILL after 10 s), and removes
 // its directory if Start created it. Stop is idempotent; later calls return
 // nil.
-func (s *Server) Stop() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return nil
-	}
-	s.stopped = true
-	var errs []error
-	if p := s.proc; p != nil {
-		s.proc = nil
-		if err := p.terminate(stopTimeout); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if s.ownDir {
-		if err := os.RemoveAll(s.dir); err != nil {
-			errs = append(errs, fmt.Errorf("chserver: remove dir: %w", err))
-		}
-	}
-	return errors.Join(errs...)
-}
+func (s *Server) Stop() error { return s.inst.Stop() }
 
 // Pause stops the server's processes with SIGSTOP: connections stay open but
 // nothing answers, like a hung or partitioned server.
-func (s *Server) Pause() error { return s.signal(sigStop) }
+func (s *Server) Pause() error { return s.inst.Signal((*serverproc.Process).Pause) }
 
 // Resume continues a paused server with SIGCONT.
-func (s *Server) Resume() error { return s.signal(sigCont) }
+func (s *Server) Resume() error { return s.inst.Signal((*serverproc.Process).Resume) }
 
 // Kill ends the server with SIGKILL, as a crash would, and waits until it
 // has exited. The data directory stays; Restart starts it again.
-func (s *Server) Kill() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	p := s.proc
-	if p == nil {
-		return nil
-	}
-	s.proc = nil
-	p.kill()
-	return nil
-}
+func (s *Server) Kill() error { return s.inst.Kill() }
 
 // Restart starts the server again on the same ports and data directory and
 // waits until it is ready. A running server is first stopped gracefully
 // (SIGTERM); after Kill it is simply started. Restart after Stop fails with
 // ErrStopped.
-func (s *Server) Restart(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	if p := s.proc; p != nil {
-		s.proc = nil
-		// If SIGTERM is not enough, terminate kills the server; the data
-		// directory survives either way, so start regardless.
-		_ = p.terminate(stopTimeout)
-	}
-	return s.launchLocked(ctx)
-}
+func (s *Server) Restart(ctx context.Context) error { return s.inst.Run(ctx) }
 
 // Version asks the running server for its version, e.g. "18.16.1".
 func (s *Server) Version(ctx context.Context) (string, error) {
@@ -270,29 +208,9 @@ func (s *Server) Version(ctx context.Context) (string, error) {
 	return v, nil
 }
 
-func (s *Server) signal(sig syscall.Signal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrStopped
-	}
-	if s.proc == nil || s.proc.exited() {
-		return errors.New("chserver: server not running")
-	}
-	if err := signalGroup(s.proc.cmd.Process.Pid, sig); err != nil {
-		return fmt.Errorf("chserver: signal %v: %w", sig, err)
-	}
-	return nil
-}
-
-// launch starts the process and waits until it is ready.
-func (s *Server) launch(ctx context.Context) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.launchLocked(ctx)
-}
-
-func (s *Server) launchLocked(ctx context.Context) error {
+// launch starts a run of the server and waits until it is ready; if that
+// fails, it kills the run.
+func (s *Server) launch(ctx context.Context) (*serverproc.Process, error) {
 	args := append(append([]string(nil), s.args...), "--config-file="+filepath.Join(s.dir, "config.xml"))
 	cmd := exec.Command(s.binary, args...)
 	cmd.Dir = s.dir
@@ -300,61 +218,39 @@ func (s *Server) launchLocked(ctx context.Context) error {
 	// wrong process; current releases only start one when daemonised, but
 	// say so explicitly.
 	cmd.Env = append(os.Environ(), "CLICKHOUSE_WATCHDOG_ENABLE=0")
-	out := &tailBuffer{max: 8192}
-	var w io.Writer = out
-	if s.stdout != nil {
-		w = io.MultiWriter(out, s.stdout)
-	}
-	cmd.Stdout, cmd.Stderr = w, w
-	setProcAttr(cmd)
 	// A failure reports this run's part of the error log only.
-	var logOffset int64
+	p := &process{}
 	if fi, err := os.Stat(s.errorLog()); err == nil {
-		logOffset = fi.Size()
+		p.logOffset = fi.Size()
 	}
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("chserver: start %s: %w", s.binary, err)
+	var err error
+	if p.Process, err = serverproc.Start(cmd, s.stdout); err != nil {
+		return nil, fmt.Errorf("chserver: start %s: %w", s.binary, err)
 	}
-	p := &process{cmd: cmd, done: make(chan struct{}), out: out, logOffset: logOffset}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
 	if err := s.waitReady(ctx, p); err != nil {
-		p.kill()
-		return err
+		p.Kill()
+		return nil, err
 	}
-	s.proc = p
-	return nil
+	return p.Process, nil
 }
 
 // waitReady polls until the server answers as itself, exits, or time is up.
 func (s *Server) waitReady(ctx context.Context, p *process) error {
 	ctx, cancel := context.WithTimeout(ctx, s.readyTO)
 	defer cancel()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	var lastErr error
-	for {
-		select {
-		case <-p.done:
-			return s.exitError(p)
-		default:
-		}
-		lastErr = s.probe(ctx, p)
+	done, exited, lastErr := p.Poll(ctx, 100*time.Millisecond, func(ctx context.Context) (bool, error) {
+		err := s.probe(ctx, p)
 		var be *bindError
-		if lastErr == nil || errors.As(lastErr, &be) {
-			return lastErr
-		}
-		select {
-		case <-p.done:
-			return s.exitError(p)
-		case <-ctx.Done():
-			return fmt.Errorf("chserver: server on %s not ready within %v (%v): last probe: %v%s",
-				s.Addr(), s.readyTO, context.Cause(ctx), lastErr, s.logs(p))
-		case <-tick.C:
-		}
+		return err == nil || errors.As(err, &be), err
+	})
+	switch {
+	case exited:
+		return s.exitError(p)
+	case done:
+		return lastErr
 	}
+	return fmt.Errorf("chserver: server on %s not ready within %v (%v): last probe: %v%s",
+		s.Addr(), s.readyTO, context.Cause(ctx), lastErr, s.logs(p))
 }
 
 // probe runs a query that only our own server answers correctly: if another
@@ -372,7 +268,7 @@ func (s *Server) probe(ctx context.Context, p *process) error {
 	defer c.Close()
 	go func() {
 		select {
-		case <-p.done:
+		case <-p.Done():
 		case <-ctx.Done():
 		}
 		c.Close()
@@ -413,7 +309,7 @@ func (s *Server) open(timeout time.Duration) (clickhouse.Conn, error) {
 }
 
 func (s *Server) exitError(p *process) error {
-	msg := fmt.Sprintf("chserver: server exited during startup (%v)%s", p.err, s.logs(p))
+	msg := fmt.Sprintf("chserver: server exited during startup (%v)%s", p.Err(), s.logs(p))
 	if strings.Contains(msg, "Address already in use") {
 		return &bindError{msg: msg}
 	}
@@ -423,11 +319,11 @@ func (s *Server) exitError(p *process) error {
 // logs formats the tails of the error log and of the console output.
 func (s *Server) logs(p *process) string {
 	var b strings.Builder
-	if t := strings.TrimSpace(tailFile(s.errorLog(), p.logOffset, 4096)); t != "" {
+	if t := strings.TrimSpace(serverproc.TailFile(s.errorLog(), p.logOffset, 4096)); t != "" {
 		b.WriteString("\n--- error log tail ---\n")
 		b.WriteString(t)
 	}
-	if t := strings.TrimSpace(p.out.String()); t != "" {
+	if t := strings.TrimSpace(p.Output()); t != "" {
 		b.WriteString("\n--- output tail ---\n")
 		b.WriteString(t)
 	}
@@ -438,41 +334,6 @@ func (s *Server) logs(p *process) string {
 type bindError struct{ msg string }
 
 func (e *bindError) Error() string { return e.msg }
-
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// terminate sends SIGTERM (and SIGCONT, in case the server is paused) to the
-// process group and waits; after timeout it kills the group.
-func (p *process) terminate(timeout time.Duration) error {
-	if p.exited() {
-		return nil
-	}
-	pid := p.cmd.Process.Pid
-	_ = signalGroup(pid, syscall.SIGTERM)
-	_ = signalGroup(pid, sigCont)
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-p.done:
-		return nil
-	case <-t.C:
-		p.kill()
-		return fmt.Errorf("chserver: server did not stop within %v of SIGTERM; killed", timeout)
-	}
-}
-
-// kill sends SIGKILL to the process group and waits for the exit.
-func (p *process) kill() {
-	_ = signalGroup(p.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.done
-}
 
 // findBinary resolves Options.Binary into an executable and its leading
 // arguments ("server" for the multi-tool clickhouse binary).
@@ -490,16 +351,8 @@ func findBinary(bin string) (string, []string, error) {
 		}
 		return p, argsFor(p), nil
 	}
-	for _, name := range []string{"clickhouse-server", "clickhouse"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p, argsFor(p), nil
-		}
-		for _, dir := range []string{"/usr/sbin", "/usr/bin"} {
-			p := filepath.Join(dir, name)
-			if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-				return p, argsFor(p), nil
-			}
-		}
+	if p := serverproc.FindExecutable([]string{"clickhouse-server", "clickhouse"}, []string{"/usr/sbin", "/usr/bin"}); p != "" {
+		return p, argsFor(p), nil
 	}
 	return "", nil, fmt.Errorf("%w: no clickhouse-server or clickhouse on PATH, in /usr/sbin or /usr/bin (Debian: apt-get install clickhouse-server)", ErrNoBinary)
 }
@@ -507,72 +360,4 @@ func findBinary(bin string) (string, []string, error) {
 // pickPorts returns n distinct free loopback ports. They are free when
 // returned; someone may take them before the server binds them, which Start
 // detects and retries. A variable so tests can simulate the race.
-var pickPorts = func(n int) ([]int, error) {
-	ports := make([]int, 0, n)
-	ls := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
-}
-
-// tailBuffer keeps the last max bytes written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	buf []byte
-}
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > t.max {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tailBuffer) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return string(t.buf)
-}
-
-// tailFile returns up to the last n bytes of a file after offset from,
-// starting at a line.
-func tailFile(path string, from, n int64) string {
-	f, err := os.Open(path)
-	if err != nil {
-		return ""
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ""
-	}
-	if from > fi.Size() { // truncated or rotated
-		from = 0
-	}
-	off := max(fi.Size()-n, from)
-	b := make([]byte, fi.Size()-off)
-	if _, err := f.ReadAt(b, off); err != nil && !errors.Is(err, io.EOF) {
-		return ""
-	}
-	if off > from {
-		if i := bytes.IndexByte(b, '\n'); i >= 0 {
-			b = b[i+1:]
-		}
-	}
-	return string(b)
-}
+var pickPorts = serverproc.FreePorts

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package chserver
+package serverproc
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 func setProcAttr(*exec.Cmd) {}
 
 func signalGroup(int, syscall.Signal) error {
-	return errors.New("chserver: process signals are not supported on this platform")
+	return errors.New("serverproc: process signals are not supported on this platform")
 }
 
 // Placeholders: signalGroup fails on this platform anyway.

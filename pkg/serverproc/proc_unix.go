@@ -1,14 +1,14 @@
 //go:build unix
 
-package chserver
+package serverproc
 
 import (
 	"os/exec"
 	"syscall"
 )
 
-// setProcAttr puts the server into its own process group, so signals reach
-// every process it may spawn and none from the terminal reach it.
+// setProcAttr puts the server into its own process group and, where the
+// platform can, has it killed when its parent dies.
 func setProcAttr(cmd *exec.Cmd) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}

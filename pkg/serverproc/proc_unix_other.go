@@ -1,7 +1,8 @@
 //go:build unix && !linux
 
-package chserver
+package serverproc
 
 import "syscall"
 
+// setDeathSignal does nothing: only Linux has a parent-death signal.
 func setDeathSignal(*syscall.SysProcAttr) {}

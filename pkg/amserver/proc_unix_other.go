@@ -1,7 +1,0 @@
-//go:build unix && !linux
-
-package amserver
-
-import "syscall"
-
-func setDeathSignal(*syscall.SysProcAttr) {}
