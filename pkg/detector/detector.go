@@ -44,6 +44,8 @@ type Config struct {
 	// Consumer tunes the group consumer (timeouts, batch size); Kafka,
 	// GroupID and Topics are set from the fields above.
 	Consumer kafkaio.ConsumerConfig
+	// Rules configures the hot reload of deployed rule packs (rules.go).
+	Rules RulesConfig
 }
 
 // Detector runs the stage.
@@ -58,6 +60,7 @@ type Detector struct {
 	mu      sync.Mutex
 	engines map[int]*detect.Engine // by partition, while assigned
 	retired detect.Stats           // counters of engines of revoked partitions
+	hot     hotPack                // the deployed rule pack, if any (rules.go)
 	gc      *kafkaio.GroupConsumer
 }
 
@@ -124,6 +127,13 @@ func (d *Detector) Run(ctx context.Context) error {
 		_ = d.out.Close()
 		_ = d.dead.Close()
 	}()
+	// Rule pack hot reload (rules.go): follows the rules topic, swapping
+	// packs into the engines between batches.
+	stopRules, err := d.startRules(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopRules()
 	d.log.Info("detector started", "topic", d.cfg.Topics.Events, "group", d.cfg.GroupID, "horizon", d.cfg.Engine.Horizon())
 	err = gc.Run(ctx, d.assign)
 	if ctx.Err() != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, kafkaio.ErrClosed)) {
@@ -135,7 +145,8 @@ func (d *Detector) Run(ctx context.Context) error {
 // assign builds the engine of a newly assigned partition, rebuilding its
 // state from the partition itself.
 func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.PartitionWorker, error) {
-	eng, err := detect.New(d.cfg.Engine, d.scanner)
+	cfg := d.engineConfig() // the running rule pack (rules.go)
+	eng, err := detect.New(cfg, d.scanner)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +161,7 @@ func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.Pa
 			return nil, fmt.Errorf("detector: partition %d: last committed message: %w", a.Partition, err)
 		default:
 			now := d.now()
-			from := last.Time.Add(-d.cfg.Engine.Horizon())
+			from := last.Time.Add(-cfg.Horizon())
 			err := kafkaio.ReplayRange(ctx, d.cfg.Kafka, a.Topic, a.Partition, from, a.Committed, func(m kafka.Message) error {
 				if ev, err := event.UnmarshalEvent(m.Value); err == nil {
 					eng.Process(ev, now) // findings were published before the commit
@@ -164,6 +175,7 @@ func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.Pa
 		}
 	}
 	d.mu.Lock()
+	d.adoptPackLocked(eng) // a pack swapped in during the rebuild (rules.go)
 	d.engines[a.Partition] = eng
 	d.mu.Unlock()
 	d.log.Info("partition assigned", "partition", a.Partition, "committed", a.Committed, "replayed", replayed, "took", time.Since(start))
