@@ -35,7 +35,7 @@ type Flags struct {
 	tCRM, tOutbound, tEvents, tFindings, tDead *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
-	rulesDir, edmIndex                         *string
+	rulesDir, edmIndex, edmTopic               *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
 	lateness                                   *time.Duration
@@ -79,6 +79,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
 	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
 	f.edmIndex = s("edm-index", "LEAKLINE_EDM_INDEX", "", "exact-data-match index file built by `leakline edm build` with the same HMAC key (detector)")
+	f.edmTopic = s("edm-topic", "LEAKLINE_EDM_TOPIC", "", "load the newest exact-data-match index from this compacted topic at start, e.g. dlp.edm (detector)")
 	f.rulesDir = s("rules", "LEAKLINE_RULES_DIR", "", "rule pack directory (default: the embedded default pack)")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.MetricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", ":9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
@@ -132,6 +133,7 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 			errs = multierror.Append(errs, err)
 		}
 		cfg.HMACKey = key
+		cfg.EDMTopic = *f.edmTopic
 		if *f.edmIndex != "" && err == nil {
 			idx, err := loadEDM(*f.edmIndex, key)
 			if err != nil {

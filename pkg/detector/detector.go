@@ -24,6 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
@@ -46,6 +47,10 @@ type Config struct {
 	Consumer kafkaio.ConsumerConfig
 	// Rules configures the hot reload of deployed rule packs (rules.go).
 	Rules RulesConfig
+	// EDMTopic, when set and Engine.EDM is not, is the compacted topic the
+	// newest exact-data-match index is loaded from at start (published by
+	// `leakline edm publish`, keyed with the same HMAC key).
+	EDMTopic string
 }
 
 // Detector runs the stage.
@@ -127,6 +132,14 @@ func (d *Detector) Run(ctx context.Context) error {
 		_ = d.out.Close()
 		_ = d.dead.Close()
 	}()
+	if d.cfg.EDMTopic != "" && d.cfg.Engine.EDM == nil {
+		idx, err := edm.LoadFromKafka(ctx, d.cfg.Kafka, d.cfg.EDMTopic, d.cfg.HMACKey)
+		if err != nil {
+			return fmt.Errorf("detector: edm index from %s: %w", d.cfg.EDMTopic, err)
+		}
+		d.cfg.Engine.EDM = idx
+		d.log.Info("edm index loaded", "topic", d.cfg.EDMTopic, "customers", idx.Rows(), "identifiers", idx.Len())
+	}
 	// Rule pack hot reload (rules.go): follows the rules topic, swapping
 	// packs into the engines between batches.
 	stopRules, err := d.startRules(ctx)

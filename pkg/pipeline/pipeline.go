@@ -38,7 +38,9 @@ type Config struct {
 	Engine     detect.Config
 	Inspect    inspect.Config
 	HMACKey    []byte
-	Sink       chsink.Config
+	// EDMTopic: load the exact-data-match index from this topic at start.
+	EDMTopic string
+	Sink     chsink.Config
 	// Stages to run; empty means all.
 	Stages []string
 }
@@ -94,7 +96,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
 		}
 	}
 	if cfg.runs(StageDetector) {
-		if p.Detector, err = detector.New(detector.Config{Kafka: cfg.Kafka, Topics: cfg.Topics, Engine: cfg.Engine, Inspect: cfg.Inspect, HMACKey: cfg.HMACKey}, log.With("stage", StageDetector)); err != nil {
+		if p.Detector, err = detector.New(detector.Config{Kafka: cfg.Kafka, Topics: cfg.Topics, Engine: cfg.Engine, Inspect: cfg.Inspect, HMACKey: cfg.HMACKey, EDMTopic: cfg.EDMTopic}, log.With("stage", StageDetector)); err != nil {
 			return nil, err
 		}
 	}
