@@ -59,15 +59,15 @@ type Page struct {
 	WindowStart time.Time `json:"window_start"`
 	WindowEnd   time.Time `json:"window_end"`
 	// What and how much.
-	Value      float64            `json:"value"`
-	Threshold  float64            `json:"threshold"`
-	PIICounts  map[string]uint32  `json:"pii_counts,omitempty"`
-	Samples    []finding.Evidence `json:"samples,omitempty"`
+	Value     float64            `json:"value"`
+	Threshold float64            `json:"threshold"`
+	PIICounts map[string]uint32  `json:"pii_counts,omitempty"`
+	Samples   []finding.Evidence `json:"samples,omitempty"`
 	// Customers is how many known customers (exact data match) the content
 	// named; ReadByActor how many of them the actor had read in the CRM.
 	Customers   uint32 `json:"customers,omitempty"`
 	ReadByActor uint32 `json:"customers_read_by_actor,omitempty"`
-	EventCount uint64             `json:"event_count,omitempty"`
+	EventCount  uint64 `json:"event_count,omitempty"`
 	// Summary is one line of at most MaxSummary bytes.
 	Summary string `json:"summary"`
 	// Description is a few lines of at most MaxDescription bytes.
