@@ -177,103 +177,20 @@ func chunkKey(id string, c int) []byte {
 // writePartition0 writes msgs to partition 0 of topic, acknowledged by all
 // in-sync replicas.
 func writePartition0(ctx context.Context, cfg kafkaio.Config, topic string, chunkSize int, msgs []kafka.Message) error {
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  topic,
-		Balancer:               kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }),
-		RequiredAcks:           kafka.RequireAll,
-		BatchSize:              64,
-		BatchBytes:             int64(4*chunkSize + 64<<10),
-		BatchTimeout:           5 * time.Millisecond,
-		WriteTimeout:           timeoutOr(cfg.WriteTimeout, 30*time.Second),
-		AllowAutoTopicCreation: false,
-		Transport:              tr,
-	}
-	err := w.WriteMessages(ctx, msgs...)
-	closeErr := closeWithin(w, timeoutOr(cfg.CloseTimeout, 5*time.Second))
-	if err != nil {
+	batch := kafkaio.PartitionBatch{Size: 64, Bytes: int64(4*chunkSize + 64<<10), Timeout: 5 * time.Millisecond}
+	if err := kafkaio.WritePartition(ctx, cfg, topic, 0, batch, msgs...); err != nil {
 		return fmt.Errorf("edm: write %d messages to %s: %w", len(msgs), topic, err)
 	}
-	return closeErr
-}
-
-func closeWithin(w *kafka.Writer, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- w.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("edm: closing the writer: %w", kafkaio.ErrCloseTimeout)
-	}
-}
-
-func timeoutOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-// transport builds a kafka-go Transport from the config's dialer settings.
-func transport(cfg kafkaio.Config) *kafka.Transport {
-	t := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: 5 * time.Second}
-	if t.ClientID == "" {
-		t.ClientID = kafkaio.DefaultClientID
-	}
-	if d := cfg.Dialer; d != nil {
-		t.TLS, t.SASL = d.TLS, d.SASLMechanism
-		if d.Timeout > 0 {
-			t.DialTimeout = d.Timeout
-		}
-		if d.DialFunc != nil {
-			t.Dial = d.DialFunc
-		}
-	}
-	return t
+	return nil
 }
 
 // ensureTopic creates topic with one partition and compaction if it does
 // not exist, and waits until it has a leader.
 func ensureTopic(ctx context.Context, cfg kafkaio.Config, topic string) error {
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: timeoutOr(cfg.WriteTimeout, 10*time.Second), Transport: tr}
-	rf := max(cfg.ReplicationFactor, 1)
-	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic:             topic,
-		NumPartitions:     1,
-		ReplicationFactor: rf,
-		ConfigEntries:     []kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}},
-	}}})
-	if err != nil {
-		return fmt.Errorf("edm: create topic %s: %w", topic, err)
+	if err := kafkaio.EnsureCompactedTopic(ctx, cfg, topic); err != nil {
+		return fmt.Errorf("edm: %w", err)
 	}
-	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("edm: create topic %s: %w", topic, err)
-	}
-	return kafkaio.EnsureTopics(ctx, cfg, 1, topic)
-}
-
-// highWater returns the high-water mark of partition 0 of topic.
-func highWater(ctx context.Context, cfg kafkaio.Config, topic string) (int64, error) {
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: timeoutOr(cfg.WriteTimeout, 10*time.Second), Transport: tr}
-	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}}})
-	if err != nil {
-		return 0, fmt.Errorf("edm: list offsets of %s: %w", topic, err)
-	}
-	ps := resp.Topics[topic]
-	if len(ps) == 0 {
-		return 0, fmt.Errorf("edm: list offsets of %s: no partition 0", topic)
-	}
-	if ps[0].Error != nil {
-		return 0, fmt.Errorf("edm: list offsets of %s: %w", topic, ps[0].Error)
-	}
-	return ps[0].LastOffset, nil
+	return nil
 }
 
 // version is one index version seen on the topic.
@@ -290,14 +207,10 @@ type version struct {
 }
 
 // scanVersions replays partition 0 of topic up to its current high-water
-// mark and returns the versions present (not deleted). With collect it
+// mark (kafkaio.ReplayPartition) and returns the versions present (not deleted). With collect it
 // keeps the chunks of the newest complete version (and of at most
 // maxPending newer incomplete ones) and returns it in best.
 func scanVersions(ctx context.Context, cfg kafkaio.Config, topic string, maxPending int, best **version) ([]*version, error) {
-	hwm, err := highWater(ctx, cfg, topic)
-	if err != nil {
-		return nil, err
-	}
 	collect := best != nil
 	byID := map[string]*version{}
 	var order []*version
@@ -310,10 +223,7 @@ func scanVersions(ctx context.Context, cfg kafkaio.Config, topic string, maxPend
 			}
 		}
 	}
-	if hwm == 0 {
-		return nil, nil
-	}
-	err = kafkaio.ReplayRange(ctx, cfg, topic, 0, time.Time{}, hwm, func(m kafka.Message) error {
+	_, err := kafkaio.ReplayPartition(ctx, cfg, topic, 0, func(m kafka.Message) error {
 		id, c, ok := parseChunkKey(m.Key)
 		if !ok {
 			return nil // not ours
@@ -387,7 +297,7 @@ func scanVersions(ctx context.Context, cfg kafkaio.Config, topic string, maxPend
 		return nil
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("edm: read %s: %w", topic, err)
 	}
 	return order, nil
 }

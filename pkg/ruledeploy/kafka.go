@@ -42,22 +42,10 @@ func ensureCompacted(ctx context.Context, cfg kafkaio.Config, topic string, extr
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: timeoutOr(cfg.WriteTimeout, 10*time.Second), Transport: tr}
-	resp, err := cl.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic:             topic,
-		NumPartitions:     1,
-		ReplicationFactor: max(cfg.ReplicationFactor, 1),
-		ConfigEntries:     append([]kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}, extra...),
-	}}})
-	if err != nil {
-		return fmt.Errorf("ruledeploy: create topic %s: %w", topic, err)
+	if err := kafkaio.EnsureCompactedTopic(ctx, cfg, topic, extra...); err != nil {
+		return fmt.Errorf("ruledeploy: %w", err)
 	}
-	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("ruledeploy: create topic %s: %w", topic, err)
-	}
-	return kafkaio.EnsureTopics(ctx, cfg, 1, topic)
+	return nil
 }
 
 // Publish writes the (signed) message to partition 0 of topic with key
@@ -74,25 +62,11 @@ func Publish(ctx context.Context, cfg kafkaio.Config, topic string, m *Message) 
 	if err := EnsureTopic(ctx, cfg, topic); err != nil {
 		return err
 	}
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	w := &kafka.Writer{
-		Addr:                   kafka.TCP(cfg.Brokers...),
-		Topic:                  topic,
-		Balancer:               kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }),
-		RequiredAcks:           kafka.RequireAll,
-		BatchTimeout:           time.Millisecond,
-		BatchBytes:             MaxMessageBytes + 64<<10,
-		WriteTimeout:           timeoutOr(cfg.WriteTimeout, 30*time.Second),
-		AllowAutoTopicCreation: false,
-		Transport:              tr,
-	}
-	err = w.WriteMessages(ctx, kafka.Message{Key: []byte(MessageKey), Value: b, Time: m.Time})
-	closeErr := closeWithin(w, timeoutOr(cfg.CloseTimeout, 5*time.Second))
-	if err != nil {
+	batch := kafkaio.PartitionBatch{Bytes: MaxMessageBytes + 64<<10, Timeout: time.Millisecond}
+	if err := kafkaio.WritePartition(ctx, cfg, topic, 0, batch, kafka.Message{Key: []byte(MessageKey), Value: b, Time: m.Time}); err != nil {
 		return fmt.Errorf("ruledeploy: publish pack %s seq %d to %s: %w", m.Version, m.Seq, topic, err)
 	}
-	return closeErr
+	return nil
 }
 
 // History reads partition 0 of topic from its start to its current end and
@@ -103,18 +77,8 @@ func History(ctx context.Context, cfg kafkaio.Config, topic string) ([]Entry, er
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	hwm, err := highWater(ctx, cfg, topic)
-	if errors.Is(err, kafka.UnknownTopicOrPartition) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
 	var out []Entry
-	if hwm == 0 {
-		return nil, nil
-	}
-	err = kafkaio.ReplayRange(ctx, cfg, topic, 0, time.Time{}, hwm, func(km kafka.Message) error {
+	end, err := kafkaio.ReplayPartition(ctx, cfg, topic, 0, func(km kafka.Message) error {
 		if len(km.Value) == 0 {
 			return nil // tombstone
 		}
@@ -122,6 +86,9 @@ func History(ctx context.Context, cfg kafkaio.Config, topic string) ([]Entry, er
 		out = append(out, Entry{Offset: km.Offset, Message: m, Err: err})
 		return nil
 	})
+	if end == 0 && errors.Is(err, kafka.UnknownTopicOrPartition) {
+		return nil, nil // no topic: finding its end offset failed
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ruledeploy: read %s: %w", topic, err)
 	}
@@ -162,7 +129,7 @@ func Follow(cfg kafkaio.Config, topic string) (*Follower, error) {
 		Brokers:     cfg.Brokers,
 		Topic:       topic,
 		Partition:   0,
-		Dialer:      dialer(cfg),
+		Dialer:      cfg.ReaderDialer(),
 		MinBytes:    1,
 		MaxBytes:    MaxMessageBytes + 64<<10,
 		MaxWait:     500 * time.Millisecond,
@@ -189,85 +156,17 @@ func (f *Follower) Next(ctx context.Context) (Entry, error) {
 
 // Close releases the Follower's connections, waiting at most 5 s.
 func (f *Follower) Close() error {
-	done := make(chan error, 1)
-	go func() { done <- f.r.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(5 * time.Second):
-		return fmt.Errorf("ruledeploy: closing the follower: %w", kafkaio.ErrCloseTimeout)
-	}
+	return kafkaio.CloseWithin("rules follower", 5*time.Second, f.r.Close)
 }
 
-// highWater returns the high-water mark of partition 0 of topic.
+// highWater returns the high-water mark of partition 0 of topic; the error
+// wraps kafka.UnknownTopicOrPartition when the topic is missing.
 func highWater(ctx context.Context, cfg kafkaio.Config, topic string) (int64, error) {
-	tr := transport(cfg)
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: timeoutOr(cfg.WriteTimeout, 10*time.Second), Transport: tr}
-	resp, err := cl.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: {kafka.LastOffsetOf(0)}}})
+	hwm, err := kafkaio.EndOffset(ctx, cfg, topic, 0)
 	if err != nil {
-		return 0, fmt.Errorf("ruledeploy: list offsets of %s: %w", topic, err)
+		return 0, fmt.Errorf("ruledeploy: %w", err)
 	}
-	ps := resp.Topics[topic]
-	if len(ps) == 0 {
-		return 0, fmt.Errorf("ruledeploy: list offsets of %s: %w", topic, kafka.UnknownTopicOrPartition)
-	}
-	if ps[0].Error != nil {
-		return 0, fmt.Errorf("ruledeploy: list offsets of %s: %w", topic, ps[0].Error)
-	}
-	return ps[0].LastOffset, nil
-}
-
-func closeWithin(w *kafka.Writer, d time.Duration) error {
-	done := make(chan error, 1)
-	go func() { done <- w.Close() }()
-	select {
-	case err := <-done:
-		return err
-	case <-time.After(d):
-		return fmt.Errorf("ruledeploy: closing the writer: %w", kafkaio.ErrCloseTimeout)
-	}
-}
-
-func timeoutOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-// transport builds a kafka-go Transport from the config's dialer settings.
-func transport(cfg kafkaio.Config) *kafka.Transport {
-	t := &kafka.Transport{ClientID: cfg.ClientID, DialTimeout: 5 * time.Second}
-	if t.ClientID == "" {
-		t.ClientID = kafkaio.DefaultClientID
-	}
-	if d := cfg.Dialer; d != nil {
-		t.TLS, t.SASL = d.TLS, d.SASLMechanism
-		if d.Timeout > 0 {
-			t.DialTimeout = d.Timeout
-		}
-		if d.DialFunc != nil {
-			t.Dial = d.DialFunc
-		}
-	}
-	return t
-}
-
-// dialer returns the kafka-go Dialer of a Reader.
-func dialer(cfg kafkaio.Config) *kafka.Dialer {
-	if cfg.Dialer != nil {
-		d := *cfg.Dialer
-		if d.ClientID == "" {
-			d.ClientID = cfg.ClientID
-		}
-		return &d
-	}
-	id := cfg.ClientID
-	if id == "" {
-		id = kafkaio.DefaultClientID
-	}
-	return &kafka.Dialer{ClientID: id, Timeout: 5 * time.Second, DualStack: true}
+	return hwm, nil
 }
 
 // End returns the offset after the newest message of partition 0 of topic
