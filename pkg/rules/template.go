@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"github.com/leakline/leakline/pkg/scenario"
 	"regexp"
 	"strconv"
 	"strings"
@@ -249,34 +250,12 @@ func (g *generator) generate(kind string, n int) string {
 // luhnCard is a Visa-prefixed 16-digit number with a valid Luhn digit,
 // grouped in fours, derived from k.
 func luhnCard(k int) string {
-	d := make([]int, 16)
-	d[0] = 4
 	x := uint64(k)*0x9E3779B97F4A7C15 + 0x1234567
-	for i := 1; i < 15; i++ {
+	return scenario.VisaCard(func() int {
 		x ^= x >> 29
 		x *= 0xBF58476D1CE4E5B9
-		d[i] = int(x>>33) % 10
-	}
-	sum := 0
-	for i := 0; i < 15; i++ {
-		v := d[14-i]
-		if i%2 == 0 {
-			v *= 2
-			if v > 9 {
-				v -= 9
-			}
-		}
-		sum += v
-	}
-	d[15] = (10 - sum%10) % 10
-	var b strings.Builder
-	for i, v := range d {
-		if i > 0 && i%4 == 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteByte(byte('0' + v))
-	}
-	return b.String()
+		return int(x>>33) % 10
+	})
 }
 
 // germanIBAN is a valid DE IBAN (bank code 37040044, account from k),

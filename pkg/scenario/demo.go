@@ -195,10 +195,17 @@ func mail(id string, at time.Time, a event.Actor, to, subject, body string, att 
 // luhnCard returns a Visa-prefixed 16-digit number with a valid Luhn digit,
 // grouped in fours.
 func luhnCard(r *rand.Rand) string {
+	return VisaCard(func() int { return r.IntN(10) })
+}
+
+// VisaCard returns a Visa-prefixed 16-digit card number grouped in fours:
+// digit returns the 14 digits after the leading 4 (each 0–9) and the last
+// digit makes the Luhn check pass. Synthetic data only.
+func VisaCard(digit func() int) string {
 	d := make([]int, 16)
 	d[0] = 4
 	for i := 1; i < 15; i++ {
-		d[i] = r.IntN(10)
+		d[i] = digit()
 	}
 	sum := 0
 	for i := 0; i < 15; i++ {
