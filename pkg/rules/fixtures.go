@@ -82,27 +82,12 @@ type Expectation struct {
 // file of dir/tests, each holding one or more test cases (YAML documents
 // separated by ---). A pack without a tests directory has no tests.
 func LoadTests(dir string) ([]TestCase, error) {
-	tdir := filepath.Join(dir, TestsDir)
-	entries, err := os.ReadDir(tdir)
+	files, err := readYAMLDir(filepath.Join(dir, TestsDir), MaxTestsPerDir)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
-	}
-	files := map[string][]byte{}
-	for _, e := range entries {
-		if e.IsDir() || !isYAML(e.Name()) {
-			continue
-		}
-		if len(files) >= MaxTestsPerDir {
-			return nil, fmt.Errorf("rules: %s: more than %d YAML files", tdir, MaxTestsPerDir)
-		}
-		b, err := readBounded(filepath.Join(tdir, e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		files[e.Name()] = b
 	}
 	return parseTests(files, path.Join(filepath.ToSlash(dir), TestsDir))
 }

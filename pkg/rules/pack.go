@@ -179,6 +179,16 @@ func (p *Pack) MaxHorizon() time.Duration {
 // file at the top of dir (sub-directories, tests/ included, and other files
 // are not read). Errors name files as dir/name.
 func LoadDir(dir string) (*Pack, error) {
+	files, err := readYAMLDir(dir, MaxPackFiles)
+	if err != nil {
+		return nil, err
+	}
+	return parse(files, dir)
+}
+
+// readYAMLDir reads the *.yaml and *.yml files at the top of dir (not its
+// sub-directories), each bounded by MaxFileBytes, at most max of them.
+func readYAMLDir(dir string, max int) (map[string][]byte, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
@@ -188,8 +198,8 @@ func LoadDir(dir string) (*Pack, error) {
 		if e.IsDir() || !isYAML(e.Name()) {
 			continue
 		}
-		if len(files) >= MaxPackFiles {
-			return nil, fmt.Errorf("rules: %s: more than %d YAML files", dir, MaxPackFiles)
+		if len(files) >= max {
+			return nil, fmt.Errorf("rules: %s: more than %d YAML files", dir, max)
 		}
 		b, err := readBounded(filepath.Join(dir, e.Name()))
 		if err != nil {
@@ -197,7 +207,7 @@ func LoadDir(dir string) (*Pack, error) {
 		}
 		files[e.Name()] = b
 	}
-	return parse(files, dir)
+	return files, nil
 }
 
 // readBounded reads a file, refusing one larger than MaxFileBytes (it is
