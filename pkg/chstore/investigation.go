@@ -415,16 +415,17 @@ func (s *Store) CountFindingsOverTime(ctx context.Context, c CountQuery) ([]Coun
 	return out, nil
 }
 
-// SeverityWeights are the risk weights of the severities; other severities
+// SeverityWeights are the risk weights of the severities (one table:
+// finding.SeverityWeight, which the pager uses too); other severities
 // weigh 0. They are constants of the query text, not parameters.
 var SeverityWeights = []struct {
 	Severity string
 	Weight   float64
 }{
-	{finding.SeverityLow, 1},
-	{finding.SeverityMedium, 3},
-	{finding.SeverityHigh, 10},
-	{finding.SeverityCritical, 25},
+	{finding.SeverityLow, finding.SeverityWeight(finding.SeverityLow)},
+	{finding.SeverityMedium, finding.SeverityWeight(finding.SeverityMedium)},
+	{finding.SeverityHigh, finding.SeverityWeight(finding.SeverityHigh)},
+	{finding.SeverityCritical, finding.SeverityWeight(finding.SeverityCritical)},
 }
 
 // DefaultHalfLife is the risk score's default half-life.

@@ -80,3 +80,21 @@ func ID(ruleID, ruleVersion, group string, incidentStart time.Time) string {
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
+
+// SeverityWeight is the risk weight of a severity: low 1, medium 3, high 10,
+// critical 25, anything else 0. It is the table of the risk score that
+// Grafana's top_users query computes (chstore.SeverityWeights) and that the
+// pager puts on every page; both must stay equal.
+func SeverityWeight(severity string) float64 {
+	switch severity {
+	case SeverityLow:
+		return 1
+	case SeverityMedium:
+		return 3
+	case SeverityHigh:
+		return 10
+	case SeverityCritical:
+		return 25
+	}
+	return 0
+}

@@ -3,6 +3,7 @@ package pager
 import (
 	"fmt"
 	"maps"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -68,6 +69,12 @@ type Page struct {
 	Customers   uint32 `json:"customers,omitempty"`
 	ReadByActor uint32 `json:"customers_read_by_actor,omitempty"`
 	EventCount  uint64 `json:"event_count,omitempty"`
+	// RiskScore is the actor's risk score when the page was built, rounded
+	// to one decimal: Grafana's top_users score (see riskTracker) over the
+	// findings this pager saw, with half-life RiskHalfLifeHours. Both are
+	// zero on a rate-limit summary page.
+	RiskScore         float64 `json:"risk_score"`
+	RiskHalfLifeHours float64 `json:"risk_half_life_hours,omitempty"`
 	// Summary is one line of at most MaxSummary bytes.
 	Summary string `json:"summary"`
 	// Description is a few lines of at most MaxDescription bytes.
@@ -121,6 +128,15 @@ func NewPage(f *finding.Finding, tags []string, grafanaURL, runbook string) Page
 	return p
 }
 
+// setRisk sets the actor's risk score, computed with the given half-life,
+// and renders the texts again.
+func (p *Page) setRisk(score float64, halfLife time.Duration) {
+	p.RiskScore = math.Round(score*10) / 10
+	p.RiskHalfLifeHours = halfLife.Hours()
+	p.Summary = truncate(p.summary(), MaxSummary)
+	p.Description = truncate(p.description(), MaxDescription)
+}
+
 // DashboardURL is the deep link into Grafana's Investigation dashboard for
 // one actor and time range: {grafana}/d/leakline-investigation/investigation
 // ?var-actor={actor}&from={ms}&to={ms}, the range padded by five minutes on
@@ -150,6 +166,9 @@ func (p *Page) summary() string {
 	fmt.Fprintf(&b, "[%s] %s: actor %s", strings.ToUpper(p.Severity), p.Title, p.ActorUID)
 	if p.Department != "" {
 		fmt.Fprintf(&b, " (%s)", p.Department)
+	}
+	if p.RiskHalfLifeHours > 0 {
+		fmt.Fprintf(&b, ", risk %s", num(p.RiskScore))
 	}
 	fmt.Fprintf(&b, ", %s of threshold %s", num(p.Value), num(p.Threshold))
 	if s := p.piiText(); s != "" {
@@ -184,7 +203,11 @@ func (p *Page) description() string {
 		fmt.Fprintf(&b, "Where: %s %s\n", p.Channel, p.Destination)
 	}
 	fmt.Fprintf(&b, "When: %s\n", p.windowText())
-	fmt.Fprintf(&b, "How bad: %s\n", p.Severity)
+	if p.RiskHalfLifeHours > 0 {
+		fmt.Fprintf(&b, "How bad: %s, actor risk score %s (%s h half-life)\n", p.Severity, num(p.RiskScore), num(p.RiskHalfLifeHours))
+	} else {
+		fmt.Fprintf(&b, "How bad: %s\n", p.Severity)
+	}
 	if s := p.piiText(); s != "" {
 		fmt.Fprintf(&b, "PII: %s\n", s)
 	}

@@ -40,6 +40,10 @@
 //     Alertmanager forgets are re-sent, and consumption resumes at the
 //     committed offset; uncommitted findings are delivered again with the
 //     same dedup keys, which creates no duplicate incident. See restore.go.
+//   - Every page carries the actor's risk score, Grafana's top_users score
+//     (finding.SeverityWeight × 2^(−age/half-life), shadow findings
+//     excluded) over the findings that opened the lane's incidents, each
+//     finding id once, with the policy's risk_half_life. See risk.go.
 package pager
 
 import (
@@ -209,6 +213,7 @@ func New(cfg Config) (*Pager, error) {
 			first:  i == 0,
 			bucket: newTokenBucket(spec.RateLimit, cfg.now()),
 			open:   map[string]*incident{},
+			risk:   newRiskTracker(cfg.Policy.riskHalfLife()),
 			ctr:    p.metrics.Receiver(spec.Name),
 			log:    log.With("receiver", spec.Name),
 		}
@@ -343,6 +348,9 @@ type lane struct {
 	bucket *tokenBucket
 	open   map[string]*incident
 	flood  *flood
+	// risk holds the actors' risk scores over the findings that opened
+	// the lane's incidents (each finding id once, while it is open).
+	risk *riskTracker
 }
 
 // incident is an open incident at one receiver.
@@ -531,7 +539,9 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message, gen int32) error 
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	hl := l.risk.halfLife
 	if f.Shadow { // validation allows this for webhooks only: recorded, not paged
+		page.setRisk(l.risk.score(f.ActorUID, now), hl) // shadow findings do not count
 		ev := Event{Action: ActionTrigger, Page: page, Kind: "shadow", Time: now}
 		_, err := l.send(ctx, m, ev, OutcomeRecorded)
 		return err
@@ -541,6 +551,13 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message, gen int32) error 
 		l.count(OutcomeDuplicate)
 		return nil
 	}
+	// A finding adds its weight to its actor's risk once, when its
+	// incident opens: a new revision of an open incident does not.
+	var weight float64
+	if inc == nil {
+		weight = l.risk.weight(f, now)
+	}
+	page.setRisk(l.risk.score(f.ActorUID, now)+weight, hl)
 	if inc != nil && inc.summarized && l.flood != nil {
 		inc.page, inc.route, inc.lastSeen = page, route, now
 		inc.partition, inc.generation = m.Partition, gen
@@ -561,6 +578,9 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message, gen int32) error 
 			return err
 		}
 		l.open[f.FindingID] = &incident{page: page, route: route, started: now, lastSeen: now, lastSent: now, partition: m.Partition, generation: gen}
+		if inc == nil {
+			l.risk.add(f.ActorUID, now, weight)
+		}
 		l.setOpen()
 		return l.afterDeliver(ev)
 	}
@@ -583,6 +603,9 @@ func (l *lane) handleOne(ctx context.Context, m kafka.Message, gen int32) error 
 	}
 	l.count(OutcomeSuppressed)
 	l.open[f.FindingID] = &incident{page: page, route: route, lastSeen: now, summarized: true, partition: m.Partition, generation: gen}
+	if inc == nil {
+		l.risk.add(f.ActorUID, now, weight)
+	}
 	l.setOpen()
 	return nil
 }
@@ -650,6 +673,7 @@ func (l *lane) maintain(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.pg.cfg.now()
+	l.risk.sweep(now)
 	ids := make([]string, 0, len(l.open))
 	for id := range l.open {
 		ids = append(ids, id)

@@ -59,11 +59,22 @@ type Policy struct {
 	ResolveAfter   time.Duration
 	ResendInterval time.Duration
 	RunbookURL     string
+	// RiskHalfLife is the half-life of the actor risk score on pages
+	// (risk_half_life). Default DefaultRiskHalfLife; zero means the default.
+	RiskHalfLife time.Duration
 	// Receivers in file order; names are unique.
 	Receivers []ReceiverSpec
 	// Routes in file order; the first matching route decides unless it has
 	// Continue set.
 	Routes []Route
+}
+
+// riskHalfLife is RiskHalfLife or, when zero, DefaultRiskHalfLife.
+func (p *Policy) riskHalfLife() time.Duration {
+	if p.RiskHalfLife <= 0 {
+		return DefaultRiskHalfLife
+	}
+	return p.RiskHalfLife
 }
 
 // ReceiverSpec declares one receiver.
@@ -593,12 +604,12 @@ var severities = []string{finding.SeverityLow, finding.SeverityMedium, finding.S
 var pdSeverities = []string{"critical", "error", "warning", "info"}
 
 func (d *decoder) policy(root *yaml.Node) *Policy {
-	p := &Policy{Version: 1, ResolveAfter: DefaultResolveAfter, ResendInterval: DefaultResendInterval}
+	p := &Policy{Version: 1, ResolveAfter: DefaultResolveAfter, ResendInterval: DefaultResendInterval, RiskHalfLife: DefaultRiskHalfLife}
 	if isNull(root) {
 		d.fail(root, "", "empty policy: want version, receivers and routes")
 		return p
 	}
-	f := d.fields(root, "", "version", "grafana_url", "defaults", "receivers", "routes")
+	f := d.fields(root, "", "version", "grafana_url", "risk_half_life", "defaults", "receivers", "routes")
 	if f == nil {
 		return p
 	}
@@ -609,6 +620,9 @@ func (d *decoder) policy(root *yaml.Node) *Policy {
 	}
 	if n := f["grafana_url"]; n != nil {
 		p.GrafanaURL, _ = d.httpURL(n, "grafana_url")
+	}
+	if n := f["risk_half_life"]; n != nil {
+		p.RiskHalfLife, _ = d.duration(n, "risk_half_life", time.Minute, 365*24*time.Hour)
 	}
 	if n := f["defaults"]; n != nil {
 		df := d.fields(n, "defaults", "resolve_after", "resend_interval", "runbook_url")

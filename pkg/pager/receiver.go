@@ -234,6 +234,9 @@ func (r *alertmanagerReceiver) Send(ctx context.Context, ev Event) error {
 	if p.DashboardURL != "" {
 		a.Annotations["dashboard_url"] = p.DashboardURL
 	}
+	if p.RiskHalfLifeHours > 0 {
+		a.Annotations["risk_score"] = num(p.RiskScore)
+	}
 	if a.StartsAt.IsZero() || a.StartsAt.After(ev.Time) {
 		a.StartsAt = ev.Time
 	}
@@ -342,6 +345,8 @@ func PagerDutyEvent(routingKey string, sevMap map[string]string, ev Event) PDEve
 	put("value", p.Value, p.Suppressed == 0)
 	put("threshold", p.Threshold, p.Suppressed == 0)
 	put("event_count", p.EventCount, p.EventCount > 0)
+	put("risk_score", p.RiskScore, p.RiskHalfLifeHours > 0)
+	put("risk_half_life_hours", p.RiskHalfLifeHours, p.RiskHalfLifeHours > 0)
 	put("pii_counts", p.PIICounts, len(p.PIICounts) > 0)
 	put("suppressed_incidents", p.Suppressed, p.Suppressed > 0)
 	put("tags", p.Tags, len(p.Tags) > 0)

@@ -135,6 +135,7 @@ func (l *lane) restore(ctx context.Context, a kafkaio.Assignment) {
 		maxAge:    l.pg.cfg.MaxAge,
 		grafana:   l.pg.grafana,
 		cutoffs:   cutoffs,
+		halfLife:  l.risk.halfLife,
 	})
 	l.mu.Lock()
 	open, folded := l.adopt(st, a.Generation)
@@ -224,6 +225,8 @@ type rebuildInput struct {
 	// resolve time must lie for it to count as resolved by the pager that
 	// committed it.
 	cutoffs map[int]time.Time
+	// halfLife is the risk score's half-life.
+	halfLife time.Duration
 }
 
 // rebuilt is the state rebuild derives.
@@ -234,13 +237,15 @@ type rebuilt struct {
 	// bucket is the rate limiter as of the last finding; nil when there
 	// is no rate limit or no finding.
 	bucket *tokenBucket
+	// risk holds the actors' risk scores as of the last finding.
+	risk *riskTracker
 }
 
 // rebuild replays a lane's decisions (handleOne's, and maintain's
 // resolutions) over findings it delivered before, in time order with their
 // timestamps as the clock, and returns what may still be open.
 func rebuild(recs []replayed, in rebuildInput) rebuilt {
-	out := rebuilt{open: map[string]*incident{}}
+	out := rebuilt{open: map[string]*incident{}, risk: newRiskTracker(in.halfLife)}
 	if len(recs) == 0 {
 		return out
 	}
@@ -272,6 +277,15 @@ func rebuild(recs []replayed, in rebuildInput) rebuilt {
 		openedBefore := !seen[id] && f.Revision > 1
 		seen[id] = true
 		page := NewPage(f, r.tags, in.grafana, r.route.RunbookURL)
+		// As handleOne: the weight counts once, when the incident opens.
+		var weight float64
+		if inc == nil {
+			weight = out.risk.weight(f, t)
+		}
+		page.setRisk(out.risk.score(f.ActorUID, t)+weight, out.risk.halfLife)
+		if inc == nil {
+			out.risk.add(f.ActorUID, t, weight)
+		}
 		switch {
 		case inc != nil && (!inc.summarized || fl != nil): // an update
 			inc.page, inc.route, inc.lastSeen, inc.partition = page, r.route, t, r.partition
@@ -331,6 +345,7 @@ func (l *lane) adopt(st rebuilt, gen int32) (open, folded int) {
 	if l.restores == 0 && st.bucket != nil {
 		l.bucket = st.bucket
 	}
+	l.risk.merge(st.risk)
 	l.setOpen()
 	return open, folded
 }
