@@ -1,10 +1,12 @@
-// Package chsink owns the storage stage: findings from dlp.findings are
-// written to ClickHouse in batches flushed by size and by time. Offsets are
+// Package chsink owns the storage stage: findings from dlp.findings and
+// event metadata from dlp.eventmeta are written to ClickHouse (findings and
+// events tables) in batches flushed by size and by time, each topic by its
+// own consumer group and loop. Offsets are
 // committed only after ClickHouse acknowledged the insert; while ClickHouse
 // is away the sink retries the same batch with backoff and fetches nothing
 // more, so memory stays bounded and nothing is lost. Inserts are idempotent
-// (ReplacingMergeTree on finding_id, read with FINAL), so a redelivered batch
-// rewrites the same rows.
+// (ReplacingMergeTree on finding_id, and on (actor_uid, time, event_id) for
+// events, read with FINAL), so a redelivered batch rewrites the same rows.
 package chsink
 
 import (
@@ -16,10 +18,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/cenkalti/backoff/v5"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leakline/leakline/pkg/chstore"
+	"github.com/leakline/leakline/pkg/detect"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/metrics"
@@ -30,6 +35,10 @@ type Config struct {
 	Kafka   kafkaio.Config
 	Topics  kafkaio.Topics
 	GroupID string
+	// EventsGroupID is the consumer group of the event-metadata loop
+	// (Topics.EventMeta; the loop does not run when that topic is empty).
+	// Default GroupID + "-events".
+	EventsGroupID string
 	// BatchSize and FlushInterval bound a batch by rows and by time.
 	BatchSize     int
 	FlushInterval time.Duration
@@ -40,6 +49,9 @@ type Config struct {
 // Stats counts what the sink did.
 type Stats struct {
 	Inserted, Batches, Retries, DeadLettered uint64
+	// EventsInserted and EventBatches count the event-metadata loop's rows
+	// and batches (Retries and DeadLettered count both loops).
+	EventsInserted, EventBatches uint64
 }
 
 // Sink runs the stage.
@@ -48,13 +60,19 @@ type Sink struct {
 	log   *slog.Logger
 	store *chstore.Store
 	dead  *kafkaio.Writer
-	stats struct{ inserted, batches, retries, deadLettered atomic.Uint64 }
+	stats struct {
+		inserted, batches, retries, deadLettered atomic.Uint64
+		eventsInserted, eventBatches             atomic.Uint64
+	}
 }
 
 // New builds a Sink writing to store; Run starts it.
 func New(cfg Config, store *chstore.Store, log *slog.Logger) (*Sink, error) {
 	if cfg.GroupID == "" {
 		cfg.GroupID = "leakline-chsink"
+	}
+	if cfg.EventsGroupID == "" {
+		cfg.EventsGroupID = cfg.GroupID + "-events"
 	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = 5000
@@ -81,28 +99,46 @@ func (s *Sink) Stats() Stats {
 		Batches:      s.stats.batches.Load(),
 		Retries:      s.stats.retries.Load(),
 		DeadLettered: s.stats.deadLettered.Load(),
+
+		EventsInserted: s.stats.eventsInserted.Load(),
+		EventBatches:   s.stats.eventBatches.Load(),
 	}
 }
 
-// Run consumes dlp.findings until ctx ends.
+// Run consumes dlp.findings (and dlp.eventmeta, when Topics.EventMeta is
+// set) until ctx ends. The two loops are separate consumer groups; when one
+// fails, the other is stopped and the first error returned.
 func (s *Sink) Run(ctx context.Context) error {
+	s.dead = kafkaio.NewWriter(s.cfg.Kafka, s.cfg.Topics.DeadLetter)
+	defer func() { _ = s.dead.Close() }()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.loop(gctx, s.cfg.GroupID, s.cfg.Topics.Findings, s.handle) })
+	if s.cfg.Topics.EventMeta != "" {
+		g.Go(func() error { return s.loop(gctx, s.cfg.EventsGroupID, s.cfg.Topics.EventMeta, s.handleEvents) })
+	}
+	err := g.Wait()
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// loop consumes topic with group, handing each batch to handle; offsets are
+// committed only after handle returned nil.
+func (s *Sink) loop(ctx context.Context, group, topic string, handle func(context.Context, []kafka.Message) error) error {
 	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
 		Config:   s.cfg.Kafka,
-		GroupID:  s.cfg.GroupID,
-		Topics:   []string{s.cfg.Topics.Findings},
+		GroupID:  group,
+		Topics:   []string{topic},
 		MaxBatch: s.cfg.BatchSize,
 		MaxWait:  s.cfg.FlushInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("chsink: %w", err)
 	}
-	s.dead = kafkaio.NewWriter(s.cfg.Kafka, s.cfg.Topics.DeadLetter)
-	defer func() {
-		_ = cons.Close()
-		_ = s.dead.Close()
-	}()
-	s.log.Info("chsink started", "topic", s.cfg.Topics.Findings, "group", s.cfg.GroupID, "batch", s.cfg.BatchSize, "flush", s.cfg.FlushInterval)
-	err = cons.Run(ctx, s.handle)
+	defer func() { _ = cons.Close() }()
+	s.log.Info("chsink started", "topic", topic, "group", group, "batch", s.cfg.BatchSize, "flush", s.cfg.FlushInterval)
+	err = cons.Run(ctx, handle)
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil
 	}
@@ -138,23 +174,9 @@ func (s *Sink) handle(ctx context.Context, batch []kafka.Message) error {
 // insert writes one batch, retrying with exponential backoff and jitter
 // until ClickHouse accepts it or ctx ends.
 func (s *Sink) insert(ctx context.Context, fs []finding.Finding) error {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = 100 * time.Millisecond
-	bo.MaxInterval = s.cfg.MaxRetryInterval
 	start := time.Now()
-	_, err := backoff.Retry(ctx, func() (struct{}, error) {
-		return struct{}{}, s.store.InsertFindings(ctx, fs)
-	},
-		backoff.WithBackOff(bo),
-		backoff.WithMaxElapsedTime(0), // wait for ClickHouse as long as it takes
-		backoff.WithNotify(func(err error, next time.Duration) {
-			s.stats.retries.Add(1)
-			metrics.SinkRetries.Inc()
-			s.log.Warn("clickhouse insert failed; retrying", "rows", len(fs), "retry_in", next, "err", err)
-		}),
-	)
-	if err != nil {
-		return fmt.Errorf("chsink: insert %d findings: %w", len(fs), err)
+	if err := s.retry(ctx, "findings", len(fs), func() error { return s.store.InsertFindings(ctx, fs) }); err != nil {
+		return err
 	}
 	s.stats.inserted.Add(uint64(len(fs)))
 	s.stats.batches.Add(1)
@@ -162,6 +184,85 @@ func (s *Sink) insert(ctx context.Context, fs []finding.Finding) error {
 	metrics.SinkInsertSeconds.Observe(time.Since(start).Seconds())
 	s.log.Debug("findings stored", "rows", len(fs), "took", time.Since(start))
 	return nil
+}
+
+// retry runs insert until it succeeds or ctx ends, with exponential backoff
+// and jitter between attempts (capped at MaxRetryInterval): while ClickHouse
+// is away the loop holds its batch and fetches nothing more.
+func (s *Sink) retry(ctx context.Context, what string, rows int, insert func() error) error {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 100 * time.Millisecond
+	bo.MaxInterval = s.cfg.MaxRetryInterval
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		return struct{}{}, insert()
+	},
+		backoff.WithBackOff(bo),
+		backoff.WithMaxElapsedTime(0), // wait for ClickHouse as long as it takes
+		backoff.WithNotify(func(err error, next time.Duration) {
+			s.stats.retries.Add(1)
+			metrics.SinkRetries.Inc()
+			s.log.Warn("clickhouse insert failed; retrying", "table", what, "rows", rows, "retry_in", next, "err", err)
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("chsink: insert %d %s: %w", rows, what, err)
+	}
+	return nil
+}
+
+// handleEvents stores one batch of event metadata in the events table;
+// undecodable messages are dead-lettered.
+func (s *Sink) handleEvents(ctx context.Context, batch []kafka.Message) error {
+	evs := make([]chstore.EventMeta, 0, len(batch))
+	var dead []kafka.Message
+	for _, m := range batch {
+		e, err := decodeEventMeta(m.Value)
+		if err != nil {
+			dead = append(dead, kafkaio.DeadLetter(m, "bad_event_meta", err.Error()))
+			metrics.DeadLetters.WithLabelValues("chsink", "bad_event_meta").Inc()
+			continue
+		}
+		evs = append(evs, e)
+	}
+	if len(evs) > 0 {
+		start := time.Now()
+		if err := s.retry(ctx, "events", len(evs), func() error { return s.store.InsertEvents(ctx, evs) }); err != nil {
+			return err
+		}
+		s.stats.eventsInserted.Add(uint64(len(evs)))
+		s.stats.eventBatches.Add(1)
+		s.log.Debug("events stored", "rows", len(evs), "took", time.Since(start))
+	}
+	if len(dead) > 0 {
+		if err := s.dead.Write(ctx, dead...); err != nil {
+			return fmt.Errorf("chsink: write dead letters: %w", err)
+		}
+		s.stats.deadLettered.Add(uint64(len(dead)))
+	}
+	return nil
+}
+
+// MaxEventMetaBytes bounds one encoded event summary.
+const MaxEventMetaBytes = 1 << 16
+
+// decodeEventMeta decodes a detect.EventMeta from dlp.eventmeta.
+func decodeEventMeta(b []byte) (chstore.EventMeta, error) {
+	if len(b) > MaxEventMetaBytes {
+		return chstore.EventMeta{}, fmt.Errorf("event metadata of %d bytes exceeds %d", len(b), MaxEventMetaBytes)
+	}
+	var m detect.EventMeta
+	if err := json.Unmarshal(b, &m); err != nil {
+		return chstore.EventMeta{}, fmt.Errorf("decode event metadata: %w", err)
+	}
+	if m.EventID == "" || m.Kind == "" || m.ActorUID == "" || m.Time.IsZero() {
+		return chstore.EventMeta{}, errors.New("event metadata lacks event_id, kind, actor_uid or time")
+	}
+	return chstore.EventMeta{
+		EventID: m.EventID, Kind: m.Kind, Time: m.Time.UTC(),
+		ActorUID: m.ActorUID, Department: m.Department,
+		Channel: m.Channel, Destination: m.Destination,
+		Size: m.Size, PIICounts: m.PIICounts, RecordCount: m.RecordCount,
+	}, nil
 }
 
 // MaxFindingBytes bounds one encoded finding.

@@ -33,6 +33,7 @@ type Getenv func(string) string
 type Flags struct {
 	brokers, clientID                          *string
 	tCRM, tOutbound, tEvents, tFindings, tDead *string
+	tEventMeta                                 *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
 	rulesDir, edmIndex, edmTopic               *string
@@ -67,6 +68,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.tOutbound = s("topic-outbound", "LEAKLINE_TOPIC_OUTBOUND", t.Outbound, "raw outbound traffic topic")
 	f.tEvents = s("topic-events", "LEAKLINE_TOPIC_EVENTS", t.Events, "normalized events topic")
 	f.tFindings = s("topic-findings", "LEAKLINE_TOPIC_FINDINGS", t.Findings, "findings topic")
+	f.tEventMeta = s("topic-eventmeta", "LEAKLINE_TOPIC_EVENTMETA", t.EventMeta, "per-event metadata topic (detector to the events table; empty disables)")
 	f.tDead = s("topic-deadletter", "LEAKLINE_TOPIC_DEADLETTER", t.DeadLetter, "dead-letter topic")
 	f.partitions = fs.Int("partitions", f.envInt("LEAKLINE_PARTITIONS", 6), "partitions of topics created at start (env LEAKLINE_PARTITIONS)")
 	f.chAddr = s("clickhouse-addr", "LEAKLINE_CLICKHOUSE_ADDR", "127.0.0.1:9000", "ClickHouse native protocol address")
@@ -94,7 +96,7 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	cfg := pipeline.Config{
 		Kafka: kafkaio.Config{Brokers: SplitList(*f.brokers), ClientID: *f.clientID},
 		Topics: kafkaio.Topics{
-			CRMAccess: *f.tCRM, Outbound: *f.tOutbound, Events: *f.tEvents, Findings: *f.tFindings, DeadLetter: *f.tDead,
+			CRMAccess: *f.tCRM, Outbound: *f.tOutbound, Events: *f.tEvents, Findings: *f.tFindings, EventMeta: *f.tEventMeta, DeadLetter: *f.tDead,
 		},
 		Partitions: *f.partitions,
 		Store:      chstore.Config{Addr: *f.chAddr, Database: *f.chDB, User: *f.chUser},

@@ -142,6 +142,7 @@ type Engine struct {
 	strs      []string
 	pending   []finding.Finding
 	insp      inspection
+	last      *event.Event // the event the last Process applied (EventMeta)
 }
 
 // New returns an Engine for cfg; the scanner inspects outbound content.
@@ -186,10 +187,12 @@ func (e *Engine) Watermark() time.Time { return e.watermark }
 // used for detected_at and future-dating only: the result depends on event
 // time alone, so replaying the same events rebuilds the same state.
 func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
+	e.last = nil
 	if e.seen.seen(ev.EventID) {
 		e.stats.Duplicates++
 		return nil
 	}
+	e.last = ev
 	e.stats.Events++
 	if ev.Time.After(now.Add(e.cfg.AllowedLateness)) {
 		e.stats.FutureDated++

@@ -1,6 +1,8 @@
 // Package detector owns the detection stage: it consumes normalized events
 // from dlp.events, runs each assigned partition through its own detection
-// engine and publishes the findings to dlp.findings keyed by finding id.
+// engine and publishes the findings to dlp.findings keyed by finding id, and
+// a metadata summary of every event (no content) to dlp.eventmeta keyed by
+// actor.
 //
 // Window state survives restarts and rebalances: when a partition is
 // assigned, its engine is rebuilt by re-reading the partition from the
@@ -59,6 +61,7 @@ type Detector struct {
 	log     *slog.Logger
 	scanner *inspect.Scanner
 	out     *kafkaio.Writer
+	meta    *kafkaio.Writer // dlp.eventmeta; nil when Topics.EventMeta is empty
 	dead    *kafkaio.Writer
 	now     func() time.Time
 
@@ -114,7 +117,7 @@ func (d *Detector) Assigned() []kafkaio.Assignment {
 }
 
 // Run consumes dlp.events until ctx ends. A batch's offsets are committed
-// only after its findings were acknowledged by the broker.
+// only after its findings and event metadata were acknowledged by the broker.
 func (d *Detector) Run(ctx context.Context) error {
 	cc := d.cfg.Consumer
 	cc.Config, cc.GroupID, cc.Topics = d.cfg.Kafka, d.cfg.GroupID, []string{d.cfg.Topics.Events}
@@ -127,9 +130,15 @@ func (d *Detector) Run(ctx context.Context) error {
 	d.mu.Unlock()
 	d.out = kafkaio.NewWriter(d.cfg.Kafka, d.cfg.Topics.Findings)
 	d.dead = kafkaio.NewWriter(d.cfg.Kafka, d.cfg.Topics.DeadLetter)
+	if d.cfg.Topics.EventMeta != "" {
+		d.meta = kafkaio.NewWriter(d.cfg.Kafka, d.cfg.Topics.EventMeta)
+	}
 	defer func() {
 		_ = gc.Close()
 		_ = d.out.Close()
+		if d.meta != nil {
+			_ = d.meta.Close()
+		}
 		_ = d.dead.Close()
 	}()
 	if d.cfg.EDMTopic != "" && d.cfg.Engine.EDM == nil {
@@ -215,7 +224,7 @@ func (w *worker) Close() error {
 
 func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 	d := w.d
-	var out, dead []kafka.Message
+	var out, metas, dead []kafka.Message
 	now := d.now().UTC()
 	d.mu.Lock()
 	before := w.engine.Stats()
@@ -226,7 +235,16 @@ func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 			metrics.DeadLetters.WithLabelValues("detector", "bad_normalized_event").Inc()
 			continue
 		}
-		for _, f := range w.engine.Process(ev, now) {
+		fs := w.engine.Process(ev, now)
+		if em, ok := w.engine.EventMeta(); ok && d.meta != nil {
+			b, err := json.Marshal(em)
+			if err != nil {
+				d.mu.Unlock()
+				return fmt.Errorf("detector: marshal event metadata: %w", err)
+			}
+			metas = append(metas, kafka.Message{Key: []byte(em.ActorUID), Value: b, Time: em.Time})
+		}
+		for _, f := range fs {
 			metrics.Findings.WithLabelValues(f.RuleID, f.Severity).Inc()
 			b, err := json.Marshal(f)
 			if err != nil {
@@ -245,6 +263,11 @@ func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 			return fmt.Errorf("detector: write findings: %w", err)
 		}
 		d.log.Debug("findings emitted", "partition", w.partition, "count", len(out))
+	}
+	if len(metas) > 0 { // committed only after findings and metadata were acknowledged
+		if err := d.meta.Write(ctx, metas...); err != nil {
+			return fmt.Errorf("detector: write event metadata: %w", err)
+		}
 	}
 	if len(dead) > 0 {
 		if err := d.dead.Write(ctx, dead...); err != nil {

@@ -211,6 +211,9 @@ type Topics struct {
 	Events string
 	// Findings carries detector findings.
 	Findings string
+	// EventMeta carries per-event metadata (no content) from the detector
+	// to the events table, keyed by actor uid.
+	EventMeta string
 	// DeadLetter carries messages no stage could process.
 	DeadLetter string
 }
@@ -222,14 +225,15 @@ func DefaultTopics() Topics {
 		Outbound:   "audit.outbound",
 		Events:     "dlp.events",
 		Findings:   "dlp.findings",
+		EventMeta:  "dlp.eventmeta",
 		DeadLetter: "dlp.deadletter",
 	}
 }
 
 // All returns the non-empty topic names in field order.
 func (t Topics) All() []string {
-	all := make([]string, 0, 5)
-	for _, n := range []string{t.CRMAccess, t.Outbound, t.Events, t.Findings, t.DeadLetter} {
+	all := make([]string, 0, 6)
+	for _, n := range []string{t.CRMAccess, t.Outbound, t.Events, t.Findings, t.EventMeta, t.DeadLetter} {
 		if n != "" {
 			all = append(all, n)
 		}

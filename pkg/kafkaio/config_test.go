@@ -91,7 +91,7 @@ func TestNewWriterReportsInvalidConfigOnWrite(t *testing.T) {
 }
 
 func TestTopics(t *testing.T) {
-	want := []string{"audit.crm.access", "audit.outbound", "dlp.events", "dlp.findings", "dlp.deadletter"}
+	want := []string{"audit.crm.access", "audit.outbound", "dlp.events", "dlp.findings", "dlp.eventmeta", "dlp.deadletter"}
 	if got := kafkaio.DefaultTopics().All(); !slices.Equal(got, want) {
 		t.Fatalf("DefaultTopics().All() = %v, want %v", got, want)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/demo"
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
@@ -194,8 +195,104 @@ func TestEndToEndInsiderDay(t *testing.T) {
 		}
 	}
 
+	// Every valid event's metadata is in the events table exactly once, and
+	// the insider's CRM reads and mail are on their timeline.
+	assertEventMeta(ctx, t, store, day)
+
 	// No stored column anywhere contains a raw customer value.
 	assertNoRawPII(t, needClickHouse(t), store.Database(), day.RawPII())
+}
+
+// assertEventMeta checks the events table against the day: one row per
+// valid event (under FINAL and by distinct event id), and the insider's
+// CRM reads and outbound mail with their metadata.
+func assertEventMeta(ctx context.Context, t *testing.T, store *chstore.Store, day scenario.Day) {
+	t.Helper()
+	want := uint64(len(day.Events) - day.Malformed)
+	tbl := store.Database() + ".events"
+	var final, distinct, raw uint64
+	waitFor(t, "every event's metadata stored", func() bool {
+		if err := store.Conn().QueryRow(ctx, "SELECT count() FROM "+tbl+" FINAL").Scan(&final); err != nil {
+			t.Fatalf("count events: %v", err)
+		}
+		return final >= want
+	})
+	if err := store.Conn().QueryRow(ctx, "SELECT uniqExact(event_id), count() FROM "+tbl).Scan(&distinct, &raw); err != nil {
+		t.Fatalf("count distinct events: %v", err)
+	}
+	if final != want || distinct != want {
+		t.Errorf("events: %d rows under FINAL, %d distinct ids (%d rows before merges), want %d", final, distinct, raw, want)
+	}
+
+	dec, err := event.NewDecoder(event.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCRM := map[string]int{}       // event id -> records read
+	wantMail := map[string]struct{}{} // event ids of outbound mail
+	var first, last time.Time
+	for _, r := range day.Events {
+		ev, err := dec.DecodeRaw(r.Kind, r.Value, event.Source{}, time.Now())
+		if err != nil || ev.Actor.UID != day.Insider {
+			continue
+		}
+		if first.IsZero() || ev.Time.Before(first) {
+			first = ev.Time
+		}
+		if ev.Time.After(last) {
+			last = ev.Time
+		}
+		switch {
+		case ev.Kind == event.KindCRMAccess:
+			wantCRM[ev.EventID] = ev.CRM.Records.Count
+		case ev.Kind == event.KindOutbound && ev.Outbound.Channel == event.ChannelEmail:
+			wantMail[ev.EventID] = struct{}{}
+		}
+	}
+	if len(wantCRM) == 0 || len(wantMail) == 0 {
+		t.Fatalf("scenario: %d CRM reads and %d mails of the insider", len(wantCRM), len(wantMail))
+	}
+	got, err := store.ActorEvents(ctx, day.Insider, first.Add(-time.Minute), last.Add(time.Minute), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	piiMail := 0
+	for _, e := range got {
+		seen[e.EventID]++
+		if e.ActorUID != day.Insider || e.Department == "" {
+			t.Errorf("event %s: actor %q department %q", e.EventID, e.ActorUID, e.Department)
+		}
+		if n, ok := wantCRM[e.EventID]; ok {
+			if e.Kind != string(event.KindCRMAccess) || e.RecordCount != uint64(n) || e.Channel != "" || len(e.PIICounts) != 0 {
+				t.Errorf("CRM read %s: %+v, want %d records", e.EventID, e, n)
+			}
+		}
+		if _, ok := wantMail[e.EventID]; ok {
+			if e.Kind != string(event.KindOutbound) || e.Channel != event.ChannelEmail || e.Size == 0 || e.Destination == "" {
+				t.Errorf("mail %s: %+v", e.EventID, e)
+			}
+			if strings.Contains(e.Destination, "dana.w.private") {
+				t.Errorf("mail %s: destination not masked: %q", e.EventID, e.Destination)
+			}
+			if e.PIICounts["EMAIL_ADDRESS"] >= 120 && e.PIICounts["CREDIT_CARD"] >= 120 {
+				piiMail++
+			}
+		}
+	}
+	for id := range wantCRM {
+		if seen[id] != 1 {
+			t.Errorf("CRM read %s: %d rows on the insider's timeline, want 1", id, seen[id])
+		}
+	}
+	for id := range wantMail {
+		if seen[id] != 1 {
+			t.Errorf("mail %s: %d rows on the insider's timeline, want 1", id, seen[id])
+		}
+	}
+	if piiMail == 0 {
+		t.Error("no mail of the insider carries the PII counts of the exfiltration")
+	}
 }
 
 // TestChsinkRestartNoLossNoDuplicate stops the sink mid-stream and starts a

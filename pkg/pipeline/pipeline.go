@@ -127,6 +127,9 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 	if p.Sink != nil {
 		topics = append(topics, p.cfg.Topics.Findings)
 	}
+	if (p.Detector != nil || p.Sink != nil) && p.cfg.Topics.EventMeta != "" {
+		topics = append(topics, p.cfg.Topics.EventMeta)
+	}
 	if err := kafkaio.Ping(ctx, p.cfg.Kafka, topics...); err != nil {
 		return err
 	}

@@ -1,0 +1,45 @@
+package chsink
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/leakline/leakline/pkg/detect"
+)
+
+func TestDecodeEventMeta(t *testing.T) {
+	at := time.Date(2026, 11, 2, 9, 30, 0, 123_000_000, time.UTC)
+	valid, err := json.Marshal(detect.EventMeta{
+		EventID: "e1", Kind: "outbound", Time: at, ActorUID: "u1", Department: "sales",
+		Channel: "email", Destination: "d***@example.net", Size: 42,
+		PIICounts: map[string]uint32{"EMAIL_ADDRESS": 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := decodeEventMeta(valid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.EventID != "e1" || e.Kind != "outbound" || !e.Time.Equal(at) || e.ActorUID != "u1" || e.Department != "sales" ||
+		e.Channel != "email" || e.Destination != "d***@example.net" || e.Size != 42 || e.PIICounts["EMAIL_ADDRESS"] != 3 {
+		t.Fatalf("decodeEventMeta = %+v", e)
+	}
+	for name, tc := range map[string]struct{ in, wantErr string }{
+		"not json":   {`{"event_id":`, "decode event metadata"},
+		"no actor":   {`{"event_id":"e","kind":"crm_access","time":"2026-11-02T09:00:00Z"}`, "lacks"},
+		"no time":    {`{"event_id":"e","kind":"crm_access","actor_uid":"u"}`, "lacks"},
+		"no kind":    {`{"event_id":"e","actor_uid":"u","time":"2026-11-02T09:00:00Z"}`, "lacks"},
+		"oversized":  {`{"event_id":"` + strings.Repeat("x", MaxEventMetaBytes) + `"}`, "exceeds"},
+		"wrong type": {`{"event_id":"e","kind":"k","actor_uid":"u","time":"2026-11-02T09:00:00Z","size":-1}`, "decode event metadata"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := decodeEventMeta([]byte(tc.in))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.wantErr)
+			}
+		})
+	}
+}
