@@ -24,7 +24,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leakline/leakline/pkg/chstore"
-	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/metrics"
@@ -245,24 +245,20 @@ func (s *Sink) handleEvents(ctx context.Context, batch []kafka.Message) error {
 // MaxEventMetaBytes bounds one encoded event summary.
 const MaxEventMetaBytes = 1 << 16
 
-// decodeEventMeta decodes a detect.EventMeta from dlp.eventmeta.
-func decodeEventMeta(b []byte) (chstore.EventMeta, error) {
+// decodeEventMeta decodes an event.Summary from dlp.eventmeta.
+func decodeEventMeta(b []byte) (event.Summary, error) {
+	var m event.Summary
 	if len(b) > MaxEventMetaBytes {
-		return chstore.EventMeta{}, fmt.Errorf("event metadata of %d bytes exceeds %d", len(b), MaxEventMetaBytes)
+		return m, fmt.Errorf("event metadata of %d bytes exceeds %d", len(b), MaxEventMetaBytes)
 	}
-	var m detect.EventMeta
 	if err := json.Unmarshal(b, &m); err != nil {
-		return chstore.EventMeta{}, fmt.Errorf("decode event metadata: %w", err)
+		return m, fmt.Errorf("decode event metadata: %w", err)
 	}
 	if m.EventID == "" || m.Kind == "" || m.ActorUID == "" || m.Time.IsZero() {
-		return chstore.EventMeta{}, errors.New("event metadata lacks event_id, kind, actor_uid or time")
+		return m, errors.New("event metadata lacks event_id, kind, actor_uid or time")
 	}
-	return chstore.EventMeta{
-		EventID: m.EventID, Kind: m.Kind, Time: m.Time.UTC(),
-		ActorUID: m.ActorUID, Department: m.Department,
-		Channel: m.Channel, Destination: m.Destination,
-		Size: m.Size, PIICounts: m.PIICounts, RecordCount: m.RecordCount,
-	}, nil
+	m.Time = m.Time.UTC()
+	return m, nil
 }
 
 // MaxFindingBytes bounds one encoded finding.

@@ -6,12 +6,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/event"
 )
 
 func TestDecodeEventMeta(t *testing.T) {
 	at := time.Date(2026, 11, 2, 9, 30, 0, 123_000_000, time.UTC)
-	valid, err := json.Marshal(detect.EventMeta{
+	valid, err := json.Marshal(event.Summary{
 		EventID: "e1", Kind: "outbound", Time: at, ActorUID: "u1", Department: "sales",
 		Channel: "email", Destination: "d***@example.net", Size: 42,
 		PIICounts: map[string]uint32{"EMAIL_ADDRESS": 3},

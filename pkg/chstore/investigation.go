@@ -20,6 +20,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
 )
 
@@ -689,18 +690,7 @@ func (s *Store) DistinctValues(ctx context.Context, what, prefix string, limit i
 
 // EventMeta is one row of the events table: metadata of a normalized
 // event, never its content.
-type EventMeta struct {
-	EventID, Kind string
-	Time          time.Time
-	ActorUID      string
-	Department    string
-	Channel       string
-	// Destination is masked like a finding's.
-	Destination string
-	Size        uint64
-	PIICounts   map[string]uint32
-	RecordCount uint64
-}
+type EventMeta = event.Summary
 
 // ActorEvents returns the events of one actor in [from, to), oldest first,
 // at most limit (default and cap MaxSearchLimit).
