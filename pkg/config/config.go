@@ -20,6 +20,7 @@ import (
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/detect"
 	"github.com/leakline/leakline/pkg/edm"
+	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
@@ -39,6 +40,7 @@ type Flags struct {
 	rulesDir, edmIndex, edmTopic               *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
+	allowValues, exclude, custom, minCount     *string
 	lateness                                   *time.Duration
 	sinkBatch                                  *int
 	sinkFlush                                  *time.Duration
@@ -77,6 +79,10 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.chPasswordFile = s("clickhouse-password-file", "LEAKLINE_CLICKHOUSE_PASSWORD_FILE", "", "file holding the ClickHouse password (or env LEAKLINE_CLICKHOUSE_PASSWORD)")
 	f.hmacKeyFile = s("hmac-key-file", "LEAKLINE_HMAC_KEY_FILE", "", "file holding the HMAC key for evidence tokens, ≥32 bytes raw or hex (or env LEAKLINE_HMAC_KEY, hex)")
 	f.companyDomains = s("company-domains", "LEAKLINE_COMPANY_DOMAINS", strings.Join(detect.DefaultConfig().CompanyDomains, ","), "comma-separated company mail domains and hosts (internal destinations)")
+	f.allowValues = s("inspect-allow-values", "LEAKLINE_INSPECT_ALLOW_VALUES", "", "comma-separated values never reported, e.g. published test card numbers (detector)")
+	f.exclude = s("inspect-exclude", "LEAKLINE_INSPECT_EXCLUDE", "", "exclusions TYPE=REGEX;… matched against normalized values, TYPE * for every type (detector)")
+	f.custom = s("inspect-custom", "LEAKLINE_INSPECT_CUSTOM", "", "custom detectors NAME=REGEX[:luhn|mod97];…, e.g. support ticket numbers (detector)")
+	f.minCount = s("inspect-min-count", "LEAKLINE_INSPECT_MIN_COUNT", "", "minimum detections per type TYPE=N,… below which none of that type is reported (detector)")
 	f.lateness = fs.Duration("allowed-lateness", f.envDuration("LEAKLINE_ALLOWED_LATENESS", detect.DefaultConfig().AllowedLateness), "how late an event may arrive and still count (env LEAKLINE_ALLOWED_LATENESS)")
 	f.sinkBatch = fs.Int("sink-batch", f.envInt("LEAKLINE_SINK_BATCH", 5000), "ClickHouse insert batch size in rows (env LEAKLINE_SINK_BATCH)")
 	f.sinkFlush = fs.Duration("sink-flush", f.envDuration("LEAKLINE_SINK_FLUSH", 500*time.Millisecond), "ClickHouse flush interval (env LEAKLINE_SINK_FLUSH)")
@@ -105,6 +111,9 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	cfg.Sink.BatchSize, cfg.Sink.FlushInterval = *f.sinkBatch, *f.sinkFlush
 	cfg.Engine.CompanyDomains = SplitList(*f.companyDomains)
 	cfg.Engine.AllowedLateness = *f.lateness
+	for _, err := range f.resolveInspect(&cfg) {
+		errs = multierror.Append(errs, err)
+	}
 	if err := cfg.Kafka.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
@@ -199,6 +208,78 @@ func Secret(getenv Getenv, file, env string) ([]byte, error) {
 		return []byte(strings.TrimRight(string(b), "\r\n")), nil
 	}
 	return []byte(getenv(env)), nil
+}
+
+// resolveInspect fills cfg.Inspect from the inspect-* flags and the company
+// domains, and returns every parse error plus those inspect.New finds.
+func (f *Flags) resolveInspect(cfg *pipeline.Config) []error {
+	var errs []error
+	in := &cfg.Inspect
+	in.AllowDomains = cfg.Engine.CompanyDomains
+	in.AllowValues = SplitList(*f.allowValues)
+	for _, item := range splitItems(*f.exclude, ";") {
+		typ, re, ok := strings.Cut(item, "=")
+		typ = strings.TrimSpace(typ)
+		if !ok || typ == "" || re == "" {
+			errs = append(errs, fmt.Errorf("inspect-exclude: %q is not TYPE=REGEX", item))
+			continue
+		}
+		if typ == "*" {
+			typ = ""
+		}
+		in.Exclude = append(in.Exclude, inspect.Exclusion{Type: inspect.Type(typ), Pattern: re})
+	}
+	for _, item := range splitItems(*f.custom, ";") {
+		name, re, ok := strings.Cut(item, "=")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || re == "" {
+			errs = append(errs, fmt.Errorf("inspect-custom: %q is not NAME=REGEX[:luhn|mod97]", item))
+			continue
+		}
+		cd := inspect.CustomDetector{Name: name, Pattern: re}
+		for _, sum := range []string{"luhn", "mod97"} {
+			if p, found := strings.CutSuffix(re, ":"+sum); found {
+				cd.Pattern, cd.Checksum = p, sum
+				break
+			}
+		}
+		in.Custom = append(in.Custom, cd)
+	}
+	for _, item := range SplitList(*f.minCount) {
+		typ, ns, ok := strings.Cut(item, "=")
+		n, err := strconv.Atoi(strings.TrimSpace(ns))
+		typ = strings.TrimSpace(typ)
+		if !ok || typ == "" || err != nil {
+			errs = append(errs, fmt.Errorf("inspect-min-count: %q is not TYPE=N", item))
+			continue
+		}
+		if in.MinCount == nil {
+			in.MinCount = make(map[inspect.Type]int)
+		}
+		in.MinCount[inspect.Type(typ)] = n
+	}
+	// Compile once with a throwaway key so that bad patterns, unknown
+	// types and limits are reported now, with every other error.
+	tok, err := privacy.NewTokenizer(make([]byte, 32))
+	if err == nil {
+		_, err = inspect.New(cfg.Inspect, tok)
+	}
+	if err != nil {
+		errs = append(errs, fmt.Errorf("detector configuration: %w", err))
+	}
+	return errs
+}
+
+// splitItems splits s at sep, trimming blanks around items and dropping
+// empty ones.
+func splitItems(s, sep string) []string {
+	var out []string
+	for _, p := range strings.Split(s, sep) {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // SplitList splits a comma-separated list, trimming blanks and dropping

@@ -395,6 +395,7 @@ func (s *Scanner) ScanCSV(data []byte, delim byte, dst []Detection) ([]Detection
 	if len(dst) > end {
 		slices.SortStableFunc(dst[base:], func(a, b Detection) int { return a.Start - b.Start })
 	}
+	dst = append(dst[:base], s.applyMinCount(dst[base:])...)
 	return dst, tab, truncated
 }
 

@@ -89,6 +89,8 @@ type Scanner struct {
 	numeric      bool // some detector needs digit runs
 	allowDomains []string
 	allowValues  map[string]struct{}
+	exclude      []exclusion
+	minCount     map[Type]int // only minimums above 1
 	custom       []customDetector
 	window       int
 	maxScan      int
@@ -115,8 +117,20 @@ type customDetector struct {
 }
 
 // New builds a Scanner from cfg. tok computes the detections' tokens and
-// must not be nil.
+// must not be nil. Errors in the exclusions and minimum counts are
+// reported together with the first error in the rest of cfg.
 func New(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
+	s, err := newScanner(cfg, tok)
+	if s == nil {
+		s = &Scanner{}
+	}
+	if err = errors.Join(err, s.compileExclusions(&cfg)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newScanner(cfg Config, tok *privacy.Tokenizer) (*Scanner, error) {
 	if tok == nil {
 		return nil, errors.New("inspect: nil tokenizer")
 	}
@@ -286,7 +300,8 @@ func (s *Scanner) Scan(text []byte, dst []Detection) (out []Detection, truncated
 	}
 	st := state{s: s, text: text, dst: dst}
 	st.scanAll()
-	return st.dst, truncated
+	base := len(dst)
+	return append(st.dst[:base], s.applyMinCount(st.dst[base:])...), truncated
 }
 
 // scanAll scans st.text with the built-in pass and the custom detectors.
@@ -489,6 +504,10 @@ func (st *state) emit(typ Type, start, end int, conf Confidence, norm []byte) {
 			st.floor = end
 			return
 		}
+	}
+	if st.s.exclude != nil && st.s.excluded(typ, norm) {
+		st.floor = end
+		return
 	}
 	masked, token, ok := st.cached(typ, norm)
 	if !ok {

@@ -159,6 +159,13 @@ type Config struct {
 	// Custom are operator-defined detectors; they run after the built-in
 	// pass.
 	Custom []CustomDetector
+	// Exclude drops detections whose normalized value matches an
+	// exclusion of their type (see Exclusion); at most MaxExclusions.
+	Exclude []Exclusion
+	// MinCount, per type, is how many detections of that type one scanned
+	// text (a body, a table, a MIME part) must hold for any of them to be
+	// reported; below it none of that type is. 0 and 1 mean no minimum.
+	MinCount map[Type]int
 	// ContextWindow is the number of bytes on each side of a candidate
 	// searched for keywords; 0 means DefaultContextWindow, at most
 	// MaxContextWindow.
