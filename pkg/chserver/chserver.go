@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -43,6 +44,43 @@ type Options struct {
 	// ReadyTimeout bounds how long Start (and Restart) wait for the server
 	// to answer a query. Default 30 s.
 	ReadyTimeout time.Duration
+	// Users are added to the server's users (next to default and
+	// readonly), each with a password, for tests of authentication.
+	Users []User
+	// TLS, when set, also opens the secure Native port (tcp_port_secure,
+	// see SecureAddr) with this certificate. The plain port stays open.
+	TLS *TLSFiles
+}
+
+// User is a ClickHouse user with a password (stored as its SHA-256 in the
+// generated users.d file), reachable from loopback only.
+type User struct {
+	// Name: letters, digits and underscores, not starting with a digit.
+	Name     string
+	Password string
+	// ReadOnly gives the user the readonly profile instead of default.
+	ReadOnly bool
+}
+
+func (opt Options) validate() error {
+	var errs []error
+	for _, u := range opt.Users {
+		if !userNameRE.MatchString(u.Name) || u.Name == "default" || u.Name == "readonly" {
+			errs = append(errs, fmt.Errorf("user name %q: letters, digits and _, not default or readonly", u.Name))
+		}
+	}
+	if opt.TLS != nil && (opt.TLS.CertFile == "" || opt.TLS.KeyFile == "") {
+		errs = append(errs, errors.New("TLS needs a certificate file and a key file"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("chserver: options: %w", err)
+	}
+	return nil
+}
+
+// TLSFiles name the server certificate and key (PEM) of the secure port.
+type TLSFiles struct {
+	CertFile, KeyFile string
 }
 
 // DefaultReadyTimeout is the ReadyTimeout used when Options leaves it zero.
@@ -59,6 +97,8 @@ const startAttempts = 3
 // tests use it to tell "not installed" from "broken".
 var ErrNoBinary = errors.New("chserver: no ClickHouse server binary")
 
+var userNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+
 // ErrStopped is returned by operations on a server that Stop has stopped.
 var ErrStopped = errors.New("chserver: server stopped")
 
@@ -72,6 +112,9 @@ type Server struct {
 	readyTO    time.Duration
 	tcpPort    int
 	httpPort   int
+	securePort int // 0 without Options.TLS
+	users      []User
+	tls        *TLSFiles
 	instanceID string // a macro in the config, to recognise our own server
 
 	inst serverproc.Instance // the runs, from Start to Stop
@@ -90,6 +133,9 @@ type process struct {
 // the tail of its error log. If another process took a picked port before the
 // server bound it, Start retries with new ports (up to 3 attempts).
 func Start(ctx context.Context, opt Options) (*Server, error) {
+	if err := opt.validate(); err != nil {
+		return nil, err
+	}
 	binary, args, err := findBinary(opt.Binary)
 	if err != nil {
 		return nil, err
@@ -99,6 +145,8 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		args:    args,
 		stdout:  opt.Stdout,
 		readyTO: opt.ReadyTimeout,
+		users:   opt.Users,
+		tls:     opt.TLS,
 	}
 	if s.readyTO <= 0 {
 		s.readyTO = DefaultReadyTimeout
@@ -124,11 +172,18 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		return nil, err
 	}
 	for attempt := 1; ; attempt++ {
-		ports, err := pickPorts(2)
+		n := 2
+		if s.tls != nil {
+			n = 3
+		}
+		ports, err := pickPorts(n)
 		if err != nil {
 			return fail(fmt.Errorf("chserver: pick ports: %w", err))
 		}
 		s.tcpPort, s.httpPort = ports[0], ports[1]
+		if s.tls != nil {
+			s.securePort = ports[2]
+		}
 		if err := s.writeConfig(); err != nil {
 			return fail(err)
 		}
@@ -149,6 +204,15 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 // Addr is the Native protocol address, host:port.
 func (s *Server) Addr() string {
 	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.tcpPort))
+}
+
+// SecureAddr is the TLS Native protocol address, host:port; empty without
+// Options.TLS.
+func (s *Server) SecureAddr() string {
+	if s.securePort == 0 {
+		return ""
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(s.securePort))
 }
 
 // HTTPAddr is the HTTP interface address, host:port.
@@ -187,6 +251,10 @@ func (s *Server) Resume() error { return s.inst.Signal((*serverproc.Process).Res
 // Kill ends the server with SIGKILL, as a crash would, and waits until it
 // has exited. The data directory stays; Restart starts it again.
 func (s *Server) Kill() error { return s.inst.Kill() }
+
+// Halt stops the server gracefully (SIGTERM, then SIGKILL after 10 s) and
+// keeps its data directory; Restart starts it again on the same data.
+func (s *Server) Halt() error { return s.inst.Halt() }
 
 // Restart starts the server again on the same ports and data directory and
 // waits until it is ready. A running server is first stopped gracefully

@@ -61,7 +61,7 @@ func queryUInt64(ctx context.Context, conn driver.Conn, q string) (uint64, error
 }
 
 // TestLifecycle walks one server through everything a fault test does with
-// it: query, pause/resume, kill, restart on the same data, stop.
+// it: query, pause/resume, kill, halt, restart on the same data, stop.
 func TestLifecycle(t *testing.T) {
 	ctx := context.Background()
 	s := start(t, chserver.Options{})
@@ -142,6 +142,28 @@ func TestLifecycle(t *testing.T) {
 		t.Fatalf("after Kill+Restart: count = %d, %v", n, err)
 	}
 
+	// Halted: stopped gracefully, its data kept for Restart.
+	if err := s.Halt(); err != nil {
+		t.Fatal(err)
+	}
+	if s.PID() != 0 {
+		t.Errorf("PID after Halt = %d", s.PID())
+	}
+	if _, err := queryUInt64(ctx, conn, "SELECT toUInt64(1)"); err == nil {
+		t.Fatal("query on a halted server succeeded")
+	}
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // the pool may hand out a connection from before the halt
+		if n, err = queryUInt64(ctx, conn, "SELECT count() FROM default.kept"); err == nil {
+			break
+		}
+	}
+	if err != nil || n != 1000 {
+		t.Fatalf("after Halt+Restart: count = %d, %v", n, err)
+	}
+
 	// Restart of a running server (graceful) with an idle pooled connection.
 	t0 = time.Now()
 	if err := s.Restart(ctx); err != nil {
@@ -170,6 +192,7 @@ func TestLifecycle(t *testing.T) {
 	for name, f := range map[string]func() error{
 		"Restart": func() error { return s.Restart(ctx) },
 		"Kill":    s.Kill,
+		"Halt":    s.Halt,
 		"Pause":   s.Pause,
 	} {
 		if err := f(); !errors.Is(err, chserver.ErrStopped) {

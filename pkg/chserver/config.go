@@ -2,6 +2,8 @@ package chserver
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -21,7 +23,7 @@ var systemUsersConfig = "/etc/clickhouse-server/users.xml"
 // accept them too (and still accept the <yandex> root element).
 //
 // query_log is flushed every second so tests can check what query text
-// reaches the server (see usersOverride for log_queries).
+// reaches the server (see usersTemplate for log_queries).
 var configTemplate = template.Must(template.New("config").Parse(`<?xml version="1.0"?>
 <yandex>
     <logger>
@@ -56,6 +58,20 @@ var configTemplate = template.Must(template.New("config").Parse(`<?xml version="
     <macros>
         <chserver_instance>{{.InstanceID}}</chserver_instance>
     </macros>
+{{- if .TLS}}
+    <tcp_port_secure>{{.SecurePort}}</tcp_port_secure>
+    <openSSL>
+        <server>
+            <certificateFile>{{.TLS.CertFile}}</certificateFile>
+            <privateKeyFile>{{.TLS.KeyFile}}</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <cacheSessions>true</cacheSessions>
+            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
+            <preferServerCiphers>true</preferServerCiphers>
+        </server>
+    </openSSL>
+{{- end}}
 </yandex>
 `))
 
@@ -106,7 +122,7 @@ const minimalUsers = `<?xml version="1.0"?>
 </yandex>
 `
 
-// usersOverride is merged into the users config (from users.d next to the
+// usersTemplate is merged into the users config (from users.d next to the
 // users file the server reads), for the default profile:
 //
 //   - poll_interval is how often an idle connection's handler wakes to
@@ -114,7 +130,10 @@ const minimalUsers = `<?xml version="1.0"?>
 //     client connections open takes 10 s or more; at 1 s about one second.
 //   - log_queries=1 is the default of current releases (18.16: 0), so tests
 //     can check what query text reaches system.query_log.
-const usersOverride = `<?xml version="1.0"?>
+//
+// It also defines the users of Options.Users (password as SHA-256, loopback
+// only, profile default or readonly).
+var usersTemplate = template.Must(template.New("users").Parse(`<?xml version="1.0"?>
 <yandex>
     <profiles>
         <default>
@@ -122,8 +141,23 @@ const usersOverride = `<?xml version="1.0"?>
             <log_queries>1</log_queries>
         </default>
     </profiles>
+{{- if .}}
+    <users>
+{{- range .}}
+        <{{.Name}}>
+            <password_sha256_hex>{{.SHA256}}</password_sha256_hex>
+            <networks>
+                <ip>::1</ip>
+                <ip>127.0.0.1</ip>
+            </networks>
+            <profile>{{.Profile}}</profile>
+            <quota>default</quota>
+        </{{.Name}}>
+{{- end}}
+    </users>
+{{- end}}
 </yandex>
-`
+`))
 
 // writeConfig writes config.xml and the users config and creates the
 // directories the server uses.
@@ -149,12 +183,16 @@ func (s *Server) writeConfig() error {
 	} else if err := os.WriteFile(users, []byte(minimalUsers), 0o644); err != nil {
 		return fmt.Errorf("chserver: write users.xml: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(s.dir, "users.d", "chserver.xml"), []byte(usersOverride), 0o644); err != nil {
-		return fmt.Errorf("chserver: write users.d: %w", err)
+	if err := s.writeUsers(); err != nil {
+		return err
 	}
 	var dir bytes.Buffer
 	if err := xml.EscapeText(&dir, []byte(s.dir)); err != nil {
 		return err
+	}
+	var tlsFiles *TLSFiles
+	if s.tls != nil {
+		tlsFiles = &TLSFiles{CertFile: xmlText(s.tls.CertFile), KeyFile: xmlText(s.tls.KeyFile)}
 	}
 	var b bytes.Buffer
 	err := configTemplate.Execute(&b, map[string]any{
@@ -162,6 +200,8 @@ func (s *Server) writeConfig() error {
 		"TCPPort":    s.tcpPort,
 		"HTTPPort":   s.httpPort,
 		"InstanceID": s.instanceID,
+		"SecurePort": s.securePort,
+		"TLS":        tlsFiles,
 	})
 	if err != nil {
 		return fmt.Errorf("chserver: config: %w", err)
@@ -170,4 +210,32 @@ func (s *Server) writeConfig() error {
 		return fmt.Errorf("chserver: write config: %w", err)
 	}
 	return nil
+}
+
+// writeUsers writes users.d/chserver.xml from usersTemplate.
+func (s *Server) writeUsers() error {
+	type user struct{ Name, SHA256, Profile string }
+	var users []user
+	for _, u := range s.users {
+		sum := sha256.Sum256([]byte(u.Password))
+		p := "default"
+		if u.ReadOnly {
+			p = "readonly"
+		}
+		users = append(users, user{Name: u.Name, SHA256: hex.EncodeToString(sum[:]), Profile: p})
+	}
+	var b bytes.Buffer
+	if err := usersTemplate.Execute(&b, users); err != nil {
+		return fmt.Errorf("chserver: users.d: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(s.dir, "users.d", "chserver.xml"), b.Bytes(), 0o600); err != nil {
+		return fmt.Errorf("chserver: write users.d: %w", err)
+	}
+	return nil
+}
+
+func xmlText(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer cannot fail
+	return b.String()
 }

@@ -33,6 +33,7 @@ package chstore
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -76,6 +77,11 @@ type Config struct {
 	DialTimeout, ReadTimeout time.Duration
 	// MaxOpenConns bounds the connection pool (default 4).
 	MaxOpenConns int
+	// TLS, when set, connects over TLS with this configuration (trusted
+	// CAs in RootCAs; an empty ServerName is the host of Addr). Addr must
+	// then be the server's secure Native port (tcp_port_secure, usually
+	// 9440). Certificate verification cannot be turned off.
+	TLS *tls.Config
 }
 
 // Store reads and writes Leakline's tables in one database. It is safe for
@@ -101,6 +107,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.Addr == "" {
 		return nil, fmt.Errorf("chstore: open: no address")
+	}
+	if cfg.TLS != nil && cfg.TLS.InsecureSkipVerify {
+		return nil, fmt.Errorf("chstore: open: TLS without certificate verification is not supported")
 	}
 	if cfg.DialTimeout <= 0 {
 		cfg.DialTimeout = DefaultDialTimeout
@@ -145,6 +154,7 @@ func connect(ctx context.Context, cfg Config, database string, maxConns int) (dr
 			Username: cfg.User,
 			Password: cfg.Password,
 		},
+		TLS:          cfg.TLS,
 		DialTimeout:  cfg.DialTimeout,
 		ReadTimeout:  cfg.ReadTimeout,
 		MaxOpenConns: maxConns,

@@ -214,6 +214,7 @@ func edmPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	chunk := fs.Int("chunk-size", edm.DefaultChunkSize, "`bytes` per message (1 KiB – 900 KiB)")
 	keep := fs.Int("keep", edm.DefaultKeep, "versions to keep, this one included (negative: all)")
 	clientID := fs.String("client-id", kafkaio.DefaultClientID, "Kafka client `id`")
+	sec := config.RegisterKafkaSecurity(fs, os.Getenv)
 	timeout := fs.Duration("timeout", 2*time.Minute, "give up after this `duration`")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -225,6 +226,9 @@ func edmPublish(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	cfg := kafkaio.Config{Brokers: config.SplitList(*brokers), ClientID: *clientID}
 	if err := cfg.Validate(); err != nil {
 		return usageError(fs, stderr, "--brokers: %v", err)
+	}
+	if err := sec.Apply(&cfg); err != nil {
+		return usageError(fs, stderr, "Kafka security: %v", err)
 	}
 	data, err := os.ReadFile(pos[0])
 	if err != nil {

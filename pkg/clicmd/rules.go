@@ -16,10 +16,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/leakline/leakline/pkg/backtest"
 	"github.com/leakline/leakline/pkg/chstore"
+	"github.com/leakline/leakline/pkg/config"
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
+	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
 	"github.com/leakline/leakline/pkg/ruledeploy"
 	"github.com/leakline/leakline/pkg/rules"
@@ -35,8 +39,10 @@ import (
 //	rollback SEQ               republish deploy SEQ's files as a new deploy
 //	keygen -o KEY              write an ed25519 key pair (KEY, KEY.pub)
 //	status                     which pack each detector instance runs, last rejection
+//	backtest DIR --from T      replay recorded events through DIR, compare with production
 //
-// deploy, diff, history, rollback, keygen and status use pkg/ruledeploy.
+// deploy, diff, history, rollback, keygen and status use pkg/ruledeploy;
+// backtest uses pkg/backtest.
 func Rules(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, rulesUsage)
@@ -56,6 +62,8 @@ func Rules(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return rulesKeygen(args, stdout, stderr)
 	case "status":
 		return rulesStatus(ctx, args, stdout, stderr)
+	case "backtest":
+		return rulesBacktest(ctx, args, stdout, stderr)
 	}
 	fs := flag.NewFlagSet("rules "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -93,16 +101,19 @@ const rulesUsage = `usage: leakline rules <command> [flags] [ARG]
 commands:
   validate DIR         compile a rule pack; report every error with file:line:col
   test DIR             validate, then run the pack's fixtures (DIR/tests/*.yaml)
-  deploy DIR -m MSG    validate, test, sign (--key-file) and publish to dlp.rules
+  deploy DIR -m MSG    validate, test, sign (--signing-key-file) and publish to dlp.rules
   diff DIR             what deploying DIR would change against the deployed pack
   history              every deployed pack: seq, time, author, message, changes
   rollback SEQ         republish deploy SEQ's files, signed, as a new deploy
   keygen -o KEY        write an ed25519 signing key (KEY) and its public key (KEY.pub)
   status               which pack each detector instance runs now, and what it rejected
+  backtest DIR --from T --to T
+                       replay recorded events through DIR and compare with production's
+                       findings in ClickHouse: per rule new, gone, unchanged, changed
 
 Kafka commands take --brokers (default $LEAKLINE_KAFKA_BROKERS) and --topic
-(default dlp.rules); signing commands take --key-file (default
-$LEAKLINE_RULES_SIGNING_KEY_FILE).
+(default dlp.rules); signing commands take --signing-key-file (or --key-file;
+default $LEAKLINE_RULES_SIGNING_KEY_FILE).
 `
 
 func loadPack(dir string, stderr io.Writer) (*rules.Pack, bool) {
@@ -182,10 +193,11 @@ func testPack(p *rules.Pack, dir string, verbose bool, stdout, stderr io.Writer)
 type rulesKafkaFlags struct {
 	brokers, topic, clientID *string
 	timeout                  *time.Duration
+	sec                      *config.KafkaSecurityFlags
 }
 
 // rulesCHFlags name the ClickHouse that keeps the deploy history
-// (rule_packs); the user and password come from $LEAKLINE_CLICKHOUSE_USER
+// (rule_deploys); the user and password come from $LEAKLINE_CLICKHOUSE_USER
 // and $LEAKLINE_CLICKHOUSE_PASSWORD (or the file named by
 // $LEAKLINE_CLICKHOUSE_PASSWORD_FILE), never from flags.
 type rulesCHFlags struct {
@@ -216,7 +228,11 @@ func (c rulesCHFlags) open(ctx context.Context) (*chstore.Store, error) {
 		}
 		pw = strings.TrimSpace(string(b))
 	}
-	return chstore.Open(ctx, chstore.Config{Addr: *c.addr, Database: *c.db, User: os.Getenv("LEAKLINE_CLICKHOUSE_USER"), Password: pw})
+	tlsCfg, err := config.ClickHouseTLSFromEnv(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return chstore.Open(ctx, chstore.Config{Addr: *c.addr, Database: *c.db, User: os.Getenv("LEAKLINE_CLICKHOUSE_USER"), Password: pw, TLS: tlsCfg})
 }
 
 func addKafkaFlags(fs *flag.FlagSet) rulesKafkaFlags {
@@ -225,12 +241,16 @@ func addKafkaFlags(fs *flag.FlagSet) rulesKafkaFlags {
 		topic:    fs.String("topic", ruledeploy.DefaultTopic, "rules `topic`"),
 		clientID: fs.String("client-id", kafkaio.DefaultClientID, "Kafka client `id`"),
 		timeout:  fs.Duration("timeout", time.Minute, "give up after this `duration`"),
+		sec:      config.RegisterKafkaSecurity(fs, os.Getenv),
 	}
 }
 
 func (k rulesKafkaFlags) config() (kafkaio.Config, error) {
 	cfg := kafkaio.Config{Brokers: brokerList(*k.brokers), ClientID: *k.clientID}
-	return cfg, cfg.Validate()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, k.sec.Apply(&cfg)
 }
 
 // deployedPack returns the newest deployed message and its compiled pack;
@@ -270,14 +290,23 @@ func publicKey(path string) (ed25519.PublicKey, error) {
 	return ruledeploy.LoadPublicKey(path)
 }
 
-// signingKey loads the private key named by --key-file or
+// addSigningKeyFlags adds --signing-key-file and its older name
+// --key-file, both naming the same value: the file of the ed25519 signing
+// key (never the key itself, which would show in ps and shell history).
+func addSigningKeyFlags(fs *flag.FlagSet) *string {
+	path := fs.String("signing-key-file", "", "ed25519 signing key `file` (default $"+ruledeploy.EnvSigningKeyFile+")")
+	fs.StringVar(path, "key-file", "", "same as --signing-key-file")
+	return path
+}
+
+// signingKey loads the private key named by --signing-key-file or
 // $LEAKLINE_RULES_SIGNING_KEY_FILE. The key is never printed.
 func signingKey(path string) (ed25519.PrivateKey, error) {
 	if path == "" {
 		path = os.Getenv(ruledeploy.EnvSigningKeyFile)
 	}
 	if path == "" {
-		return nil, fmt.Errorf("no signing key: give --key-file or set %s", ruledeploy.EnvSigningKeyFile)
+		return nil, fmt.Errorf("no signing key: give --signing-key-file or set %s", ruledeploy.EnvSigningKeyFile)
 	}
 	return ruledeploy.LoadPrivateKey(path)
 }
@@ -342,15 +371,15 @@ func publishFiles(ctx context.Context, cfg kafkaio.Config, topic string, files m
 }
 
 func rulesDeploy(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("rules deploy", "usage: leakline rules deploy DIR -m MESSAGE [--key-file KEY] --brokers HOST:PORT[,…]\n\n"+
+	fs := newFlagSet("rules deploy", "usage: leakline rules deploy DIR -m MESSAGE [--signing-key-file KEY] --brokers HOST:PORT[,…]\n\n"+
 		"Validates DIR, runs its fixtures, then signs the pack and publishes it to the rules\n"+
 		"topic as deploy number (latest + 1). Detectors with the public key swap it in.\n\nflags:\n", stderr)
 	kf := addKafkaFlags(fs)
 	msg := fs.String("m", "", "deploy `message`: why (required)")
-	keyFile := fs.String("key-file", "", "ed25519 signing key `file` (default $"+ruledeploy.EnvSigningKeyFile+")")
+	keyFile := addSigningKeyFlags(fs)
 	author := fs.String("author", defaultAuthor(), "`who` deploys")
 	force := fs.Bool("force", false, "publish even if the deployed pack has the same checksum")
-	ch := addCHFlags(fs, "record the deploy in rule_packs there")
+	ch := addCHFlags(fs, "record the deploy in rule_deploys there")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagError(err)
@@ -485,8 +514,8 @@ func rulesHistory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		"changes against the previous deploy (+added -removed ~modified), message.\n\nflags:\n", stderr)
 	kf := addKafkaFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON lines")
-	fromCH := fs.Bool("from-clickhouse", false, "read the history from ClickHouse's rule_packs (one row per pack version) instead of Kafka")
-	ch := addCHFlags(fs, "with --from-clickhouse: read rule_packs there")
+	fromCH := fs.Bool("from-clickhouse", false, "read the history from ClickHouse's rule_deploys (every deployment, rollbacks included) instead of Kafka")
+	ch := addCHFlags(fs, "with --from-clickhouse: read rule_deploys there")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return flagError(err)
@@ -559,13 +588,13 @@ func rulesHistory(ctx context.Context, args []string, stdout, stderr io.Writer) 
 }
 
 func rulesRollback(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := newFlagSet("rules rollback", "usage: leakline rules rollback SEQ [-m MESSAGE] [--key-file KEY] --brokers HOST:PORT[,…]\n\n"+
+	fs := newFlagSet("rules rollback", "usage: leakline rules rollback SEQ [-m MESSAGE] [--signing-key-file KEY] --brokers HOST:PORT[,…]\n\n"+
 		"Republishes the files of deploy SEQ (see history), signed, as a new deploy\n"+
 		"(latest + 1): detectors only accept newer deploys, so a rollback moves forward.\n\nflags:\n", stderr)
 	kf := addKafkaFlags(fs)
 	msg := fs.String("m", "", "deploy `message` (default \"rollback to seq SEQ\")")
-	ch := addCHFlags(fs, "record the deploy in rule_packs there")
-	keyFile := fs.String("key-file", "", "ed25519 signing key `file` (default $"+ruledeploy.EnvSigningKeyFile+")")
+	ch := addCHFlags(fs, "record the deploy in rule_deploys there")
+	keyFile := addSigningKeyFlags(fs)
 	author := fs.String("author", defaultAuthor(), "`who` deploys")
 	otherKey := fs.Bool("trust-other-key", false, "re-sign deploy SEQ even if another key signed it (after a key rotation); check its content first")
 	pos, err := parseArgs(fs, args)
@@ -739,4 +768,124 @@ func rulesStatus(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	return ExitOK
+}
+
+// rulesBacktest implements `leakline rules backtest DIR --from T --to T`:
+// DIR's pack over the recorded events of dlp.events, compared with the
+// production findings in ClickHouse (pkg/backtest). It reads only.
+func rulesBacktest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("rules backtest", "usage: leakline rules backtest DIR --from TIME [--to TIME] [--brokers HOST:PORT[,…]] [--clickhouse HOST:PORT] [--json]\n\n"+
+		"Replays the recorded normalized events of [--from, --to) through the candidate pack\n"+
+		"in DIR — one engine per partition, in event time, warmed up over the pack's horizon\n"+
+		"before --from — and compares its findings with the production findings in ClickHouse\n"+
+		"(findings FINAL) over the same span: per rule new, gone, unchanged and changed.\n"+
+		"Nothing is deployed, committed or written. TIME is RFC 3339 (2026-11-02T09:00:00Z)\n"+
+		"or a date (2026-11-02, midnight UTC). The detector's flags and LEAKLINE_* environment\n"+
+		"(HMAC key, inspection, company domains, lateness, EDM, topics) configure the engine\n"+
+		"as the detector's. Exit status 0 whatever the differences; 1 on failure.\n\nflags:\n", stderr)
+	fromS := fs.String("from", "", "start of the span (`TIME`, required)")
+	toS := fs.String("to", "", "end of the span, exclusive (`TIME`, default now)")
+	brokers := fs.String("brokers", "", "comma-separated bootstrap `brokers` (overrides -kafka-brokers / $LEAKLINE_KAFKA_BROKERS)")
+	chAddr := fs.String("clickhouse", "", "ClickHouse native `address` of the production findings (overrides -clickhouse-addr / $LEAKLINE_CLICKHOUSE_ADDR)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this `duration`")
+	flags := config.Register(fs, os.Getenv)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return flagError(err)
+	}
+	if len(pos) != 1 {
+		return usageError(fs, stderr, "want exactly one pack directory")
+	}
+	from, err := parseTime(*fromS)
+	if err != nil || *fromS == "" {
+		return usageError(fs, stderr, "--from: want RFC 3339 time or date, got %q", *fromS)
+	}
+	to := time.Now().UTC()
+	if *toS != "" {
+		if to, err = parseTime(*toS); err != nil {
+			return usageError(fs, stderr, "--to: want RFC 3339 time or date, got %q", *toS)
+		}
+	}
+	if !from.Before(to) {
+		return usageError(fs, stderr, "--from %s is not before --to %s", from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	if *brokers != "" {
+		if err := fs.Set("kafka-brokers", *brokers); err != nil {
+			return usageError(fs, stderr, "--brokers: %v", err)
+		}
+	}
+	if *chAddr != "" {
+		if err := fs.Set("clickhouse-addr", *chAddr); err != nil {
+			return usageError(fs, stderr, "--clickhouse: %v", err)
+		}
+	}
+	cfg, err := flags.Resolve(true)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakline rules backtest:", err)
+		return ExitError
+	}
+	p, ok := loadPack(pos[0], stderr)
+	if !ok {
+		return ExitError
+	}
+	cfg.Engine.Pack = p
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	rep, err := runBacktest(ctx, cfg, from, to)
+	if err != nil {
+		fmt.Fprintln(stderr, "leakline rules backtest:", err)
+		return ExitError
+	}
+	if *asJSON {
+		err = json.NewEncoder(stdout).Encode(rep)
+	} else {
+		err = rep.WriteTable(stdout)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "leakline rules backtest:", err)
+		return ExitError
+	}
+	return ExitOK
+}
+
+// runBacktest builds the detector's scanner (and exact-data-match index)
+// from cfg, replays, and compares with the findings in cfg.Store.
+func runBacktest(ctx context.Context, cfg pipeline.Config, from, to time.Time) (*backtest.Report, error) {
+	tok, err := privacy.NewTokenizer(cfg.HMACKey)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := inspect.New(cfg.Inspect, tok)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.EDMTopic != "" && cfg.Engine.EDM == nil {
+		if cfg.Engine.EDM, err = edm.LoadFromKafka(ctx, cfg.Kafka, cfg.EDMTopic, cfg.HMACKey); err != nil {
+			return nil, fmt.Errorf("edm index from %s: %w", cfg.EDMTopic, err)
+		}
+	}
+	bc := backtest.Config{Kafka: cfg.Kafka, Topic: cfg.Topics.Events, Engine: cfg.Engine, Scanner: sc, From: from, To: to}
+	st, err := chstore.Open(ctx, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	replayed, err := backtest.Replay(ctx, bc)
+	if err != nil {
+		return nil, err
+	}
+	prod, err := backtest.Production(ctx, st, from, to, cfg.Engine.Horizon())
+	if err != nil {
+		return nil, err
+	}
+	return backtest.NewReport(bc, replayed, prod), nil
+}
+
+// parseTime reads an RFC 3339 time or a date (midnight UTC).
+func parseTime(s string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, s)
 }

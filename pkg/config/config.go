@@ -1,7 +1,10 @@
 // Package config turns flags and environment variables into the pipeline's
 // configuration. Every flag has an environment variable (LEAKLINE_*); a flag
-// given on the command line wins. Secrets (ClickHouse password, HMAC key)
-// are read from files or the environment and never logged.
+// given on the command line wins. Secrets (ClickHouse password, Kafka SASL
+// password, HMAC key) are read from files or the environment and never
+// logged. Kafka TLS/SASL (RegisterKafkaSecurity) and ClickHouse TLS flags
+// are in security.go; every Kafka client of a service gets the same
+// settings through kafkaio.Config.Dialer.
 package config
 
 import (
@@ -9,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -24,6 +28,7 @@ import (
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
+	"github.com/leakline/leakline/pkg/ruledeploy"
 	"github.com/leakline/leakline/pkg/rules"
 )
 
@@ -37,7 +42,7 @@ type Flags struct {
 	tEventMeta                                 *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
-	rulesDir, edmIndex, edmTopic               *string
+	rulesDir, edmIndex, edmTopic, rulesPubKey  *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
 	allowValues, exclude, custom, minCount     *string
@@ -45,13 +50,17 @@ type Flags struct {
 	sinkBatch                                  *int
 	sinkFlush                                  *time.Duration
 	logLevel                                   *string
+	kafkaSec                                   *KafkaSecurityFlags
+	chTLS                                      *tlsFlags
 	// MetricsAddr is where /metrics, /healthz and /readyz listen.
 	MetricsAddr *string
 	getenv      Getenv
 	envErrs     []error
 }
 
-// Register adds the pipeline's flags to fs, with defaults from getenv.
+// Register adds the pipeline's flags to fs, with defaults from getenv and
+// then from the configuration file named by LEAKLINE_CONFIG_FILE (see
+// ParseFile; ArgsWithFile turns a -config argument into that variable).
 func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	if getenv == nil {
 		getenv = os.Getenv
@@ -62,10 +71,16 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 		}
 		return fs.String(name, def, usage+" (env "+env+")")
 	}
+	fs.String("config", getenv(ConfigFileEnv), "file of LEAKLINE_*=VALUE lines, below the environment and the flags; no secrets in it (env "+ConfigFileEnv+")")
+	getenv, fileErr := WithFile(getenv)
 	t := kafkaio.DefaultTopics()
 	f := &Flags{getenv: getenv}
+	if fileErr != nil {
+		f.envErrs = append(f.envErrs, fileErr)
+	}
 	f.brokers = s("kafka-brokers", "LEAKLINE_KAFKA_BROKERS", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 	f.clientID = s("kafka-client-id", "LEAKLINE_KAFKA_CLIENT_ID", "leakline", "Kafka client id")
+	f.kafkaSec = RegisterKafkaSecurity(fs, getenv)
 	f.tCRM = s("topic-crm", "LEAKLINE_TOPIC_CRM", t.CRMAccess, "raw CRM access topic")
 	f.tOutbound = s("topic-outbound", "LEAKLINE_TOPIC_OUTBOUND", t.Outbound, "raw outbound traffic topic")
 	f.tEvents = s("topic-events", "LEAKLINE_TOPIC_EVENTS", t.Events, "normalized events topic")
@@ -77,6 +92,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.chDB = s("clickhouse-database", "LEAKLINE_CLICKHOUSE_DATABASE", "leakline", "ClickHouse database")
 	f.chUser = s("clickhouse-user", "LEAKLINE_CLICKHOUSE_USER", "default", "ClickHouse user")
 	f.chPasswordFile = s("clickhouse-password-file", "LEAKLINE_CLICKHOUSE_PASSWORD_FILE", "", "file holding the ClickHouse password (or env LEAKLINE_CLICKHOUSE_PASSWORD)")
+	f.chTLS = registerTLS(fs, getenv, "clickhouse", "LEAKLINE_CLICKHOUSE", "ClickHouse")
 	f.hmacKeyFile = s("hmac-key-file", "LEAKLINE_HMAC_KEY_FILE", "", "file holding the HMAC key for evidence tokens, ≥32 bytes raw or hex (or env LEAKLINE_HMAC_KEY, hex)")
 	f.companyDomains = s("company-domains", "LEAKLINE_COMPANY_DOMAINS", strings.Join(detect.DefaultConfig().CompanyDomains, ","), "comma-separated company mail domains and hosts (internal destinations)")
 	f.allowValues = s("inspect-allow-values", "LEAKLINE_INSPECT_ALLOW_VALUES", "", "comma-separated values never reported, e.g. published test card numbers (detector)")
@@ -89,6 +105,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.edmIndex = s("edm-index", "LEAKLINE_EDM_INDEX", "", "exact-data-match index file built by `leakline edm build` with the same HMAC key (detector)")
 	f.edmTopic = s("edm-topic", "LEAKLINE_EDM_TOPIC", "", "load the newest exact-data-match index from this compacted topic at start, e.g. dlp.edm (detector)")
 	f.rulesDir = s("rules", "LEAKLINE_RULES_DIR", "", "rule pack directory (default: the embedded default pack)")
+	f.rulesPubKey = s("rules-public-key-file", ruledeploy.EnvPublicKeyFile, "", "public key (PEM) of signed rule packs: with it the detector follows dlp.rules and hot-swaps deployed packs")
 	f.logLevel = s("log-level", "LEAKLINE_LOG_LEVEL", "info", "debug, info, warn or error")
 	f.MetricsAddr = s("metrics-addr", "LEAKLINE_METRICS_ADDR", ":9464", "listen address of /metrics, /healthz and /readyz (empty disables)")
 	return f
@@ -117,6 +134,9 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	if err := cfg.Kafka.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	if err := f.kafkaSec.Apply(&cfg.Kafka); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	for _, tp := range cfg.Topics.All() {
 		if tp == "" {
 			errs = multierror.Append(errs, errors.New("a topic name is empty"))
@@ -130,6 +150,11 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 			cfg.Engine.Pack = p
 		}
 	}
+	if cfg.RulesPublicKeyFile = *f.rulesPubKey; cfg.RulesPublicKeyFile != "" {
+		if _, err := ruledeploy.LoadPublicKey(cfg.RulesPublicKeyFile); err != nil {
+			errs = multierror.Append(errs, fmt.Errorf("rules public key: %w", err))
+		}
+	}
 	if err := cfg.Engine.Validate(); err != nil {
 		errs = multierror.Append(errs, err)
 	}
@@ -138,6 +163,9 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 		errs = multierror.Append(errs, fmt.Errorf("clickhouse password: %w", err))
 	}
 	cfg.Store.Password = string(pw)
+	if cfg.Store.TLS, err = f.chTLS.config(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
 	if needKey {
 		key, err := HMACKey(f.getenv, *f.hmacKeyFile)
 		if err != nil {
@@ -162,10 +190,13 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 	return cfg, nil
 }
 
-// Logger returns a JSON slog logger at the configured level.
-func (f *Flags) Logger() *slog.Logger {
+// Logger returns a JSON slog logger at the configured level, on stderr.
+func (f *Flags) Logger() *slog.Logger { return f.LoggerTo(os.Stderr) }
+
+// LoggerTo returns a JSON slog logger at the configured level writing to w.
+func (f *Flags) LoggerTo(w io.Writer) *slog.Logger {
 	lvl, _ := ParseLevel(*f.logLevel)
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
 // ParseLevel parses a log level name.

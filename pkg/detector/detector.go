@@ -16,13 +16,13 @@ package detector
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
+	gojson "github.com/goccy/go-json"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leakline/leakline/pkg/detect"
@@ -182,15 +182,8 @@ func (d *Detector) assign(ctx context.Context, a kafkaio.Assignment) (kafkaio.Pa
 		case err != nil:
 			return nil, fmt.Errorf("detector: partition %d: last committed message: %w", a.Partition, err)
 		default:
-			now := d.now()
-			from := last.Time.Add(-cfg.Horizon())
-			err := kafkaio.ReplayRange(ctx, d.cfg.Kafka, a.Topic, a.Partition, from, a.Committed, func(m kafka.Message) error {
-				if ev, err := event.UnmarshalEvent(m.Value); err == nil {
-					eng.Process(ev, now) // findings were published before the commit
-					replayed++
-				}
-				return nil
-			})
+			// Findings of the replayed events were published before the commit.
+			replayed, err = Replay(ctx, d.cfg.Kafka, a.Topic, a.Partition, last.Time.Add(-cfg.Horizon()), a.Committed, eng, d.now(), nil)
 			if err != nil {
 				return nil, fmt.Errorf("detector: partition %d: rebuild state: %w", a.Partition, err)
 			}
@@ -237,7 +230,7 @@ func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 		}
 		fs := w.engine.Process(ev, now)
 		if em, ok := w.engine.EventMeta(); ok && d.meta != nil {
-			b, err := json.Marshal(em)
+			b, err := gojson.Marshal(em) // same bytes as encoding/json, ~3x cheaper
 			if err != nil {
 				d.mu.Unlock()
 				return fmt.Errorf("detector: marshal event metadata: %w", err)
@@ -246,7 +239,7 @@ func (w *worker) Handle(ctx context.Context, batch []kafka.Message) error {
 		}
 		for _, f := range fs {
 			metrics.Findings.WithLabelValues(f.RuleID, f.Severity).Inc()
-			b, err := json.Marshal(f)
+			b, err := gojson.Marshal(f)
 			if err != nil {
 				d.mu.Unlock()
 				return fmt.Errorf("detector: marshal finding: %w", err)

@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 	"github.com/leakline/leakline/pkg/detector"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/finding"
+	"github.com/leakline/leakline/pkg/fleet"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/privacy"
@@ -179,32 +177,11 @@ func (c *collector) snapshot() map[string]finding.Finding {
 	return out
 }
 
-func diff(want, got map[string]finding.Finding) []string {
-	var d []string
-	for id, w := range want {
-		g, ok := got[id]
-		switch {
-		case !ok:
-			d = append(d, fmt.Sprintf("missing %s %s %s value %g", id[:8], w.RuleID, w.ActorUID, w.Value))
-		case g.Revision != w.Revision || g.Value != w.Value || g.EventCount != w.EventCount:
-			d = append(d, fmt.Sprintf("%s %s %s: got rev %d value %g events %d, want rev %d value %g events %d",
-				id[:8], w.RuleID, w.ActorUID, g.Revision, g.Value, g.EventCount, w.Revision, w.Value, w.EventCount))
-		}
-	}
-	for id, g := range got {
-		if _, ok := want[id]; !ok {
-			d = append(d, fmt.Sprintf("unexpected %s %s %s value %g", id[:8], g.RuleID, g.ActorUID, g.Value))
-		}
-	}
-	sort.Strings(d)
-	return d
-}
-
 func waitEqual(t *testing.T, c *collector, want map[string]finding.Finding) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		d := diff(want, c.snapshot())
+		d := testenv.DiffFindings(want, c.snapshot())
 		if len(d) == 0 {
 			return
 		}
@@ -315,34 +292,38 @@ func TestScaleOutAndInKeepsFindings(t *testing.T) {
 // starts another: its state is rebuilt from the partition and the findings
 // equal the uninterrupted oracle.
 func TestKill9KeepsFindings(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "detector")
-	build := exec.Command("go", "build", "-o", bin, "github.com/leakline/leakline/services/detector")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build detector: %v\n%s", err, out)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	bins, err := fleet.Build(ctx, t.TempDir(), "detector")
+	if err != nil {
+		t.Fatal(err)
 	}
 	kc, _, msgs, want, got := setup(t)
-	start := func() *exec.Cmd {
-		cmd := exec.Command(bin)
-		cmd.Env = append(os.Environ(),
-			"LEAKLINE_KAFKA_BROKERS="+kc.Brokers[0],
-			"LEAKLINE_HMAC_KEY="+hex.EncodeToString(testKey),
-			"LEAKLINE_METRICS_ADDR=127.0.0.1:0",
-			"LEAKLINE_LOG_LEVEL=warn",
-		)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
+	start := func() *fleet.Proc {
+		p, err := fleet.Start(ctx, fleet.Spec{
+			Name: "detector", Bin: bins["detector"],
+			Env: []string{
+				"LEAKLINE_KAFKA_BROKERS=" + kc.Brokers[0],
+				"LEAKLINE_HMAC_KEY=" + hex.EncodeToString(testKey),
+				"LEAKLINE_LOG_LEVEL=warn",
+			},
+			Stdout: os.Stderr,
+		})
+		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-		return cmd
+		t.Cleanup(func() { _ = p.Kill() })
+		if err := p.Ready(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return p
 	}
 	victim := start()
 	produce(t, kc, msgs, 10, func(i int) {
 		if i == 4 {
-			if err := victim.Process.Signal(syscall.SIGKILL); err != nil {
+			if err := victim.Kill(); err != nil {
 				t.Fatal(err)
 			}
-			_ = victim.Wait()
 			start()
 		}
 		time.Sleep(300 * time.Millisecond)

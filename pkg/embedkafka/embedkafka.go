@@ -35,11 +35,37 @@
 //     group's partition lookup send Metadata with AllowAutoTopicCreation, so
 //     a consumer of a missing topic creates it with Partitions partitions.
 //     kafkaio's Writer and EnsureTopics do not.
+//
+// Security (Options.TLS, Options.SASL), checked against kafkaio's clients in
+// pkg/kafkaio/security_test.go:
+//   - kfake.TLS wraps the listener in tls.NewListener: every connection must
+//     be TLS (there is no second, plaintext listener). A plaintext client's
+//     request bytes fail the server's handshake and the broker closes the
+//     connection: the client sees EOF or a reset, not a Kafka error.
+//     Mutual TLS is the server tls.Config's ClientAuth/ClientCAs.
+//   - kfake.EnableSASL without any user seeds the superuser admin/admin
+//     with SCRAM-SHA-256; Start never relies on that default: SASL is
+//     enabled only together with the users of Options.SASL.
+//   - Users are registered with kfake.Superuser (kfake.User would subject
+//     them to ACLs, and ACLs are off unless kfake.EnableACLs; with ACLs on
+//     and no ACL seeded, a User may do nothing). The same name may be
+//     registered for several mechanisms, each with its own password.
+//   - SCRAM credentials are salted once at start with 4096 iterations of
+//     PBKDF2; each SCRAM login costs the broker that much work too.
+//   - A failed SASL login (unknown user, wrong password, mechanism without
+//     users) is not answered with an error code: kfake's handler returns an
+//     error and the broker closes the connection, so kafka-go reports EOF
+//     or "connection reset", not SASLAuthenticationFailed. Before the login
+//     completes, every request other than ApiVersions, SaslHandshake and
+//     SaslAuthenticate is refused the same way.
+//   - Seed topics missing after a restart on DataDir are created in-process
+//     (Cluster.CreateTopic), so a secured broker needs no client credentials
+//     of its own.
 package embedkafka
 
 import (
 	"context"
-	"errors"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -47,7 +73,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 )
 
@@ -74,12 +99,31 @@ type Options struct {
 	// to slog Error and Warn, its info lines (one per request) to Debug and
 	// its debug lines below Debug. Nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, makes the broker accept TLS connections only, with
+	// this server configuration (certificate; ClientAuth and ClientCAs for
+	// mutual TLS). pkg/testcert makes one at test time.
+	TLS *tls.Config
+	// SASL, when not empty, makes the broker require SASL authentication
+	// by one of these users before any other request.
+	SASL []SASLUser
+	// Retention bounds the records kept per partition (see retention.go).
+	Retention Retention
+}
+
+// SASLUser is an account of a broker started with Options.SASL.
+type SASLUser struct {
+	// Mechanism is "PLAIN", "SCRAM-SHA-256" or "SCRAM-SHA-512".
+	Mechanism string
+	// User and Password are the credentials.
+	User, Password string
 }
 
 // Broker is a running in-process Kafka-protocol broker.
 type Broker struct {
 	cluster *kfake.Cluster
 	addr    string
+
+	stopRetention func()
 
 	closeOnce sync.Once
 }
@@ -131,6 +175,24 @@ func Start(opt Options) (*Broker, error) {
 	if opt.DataDir != "" {
 		opts = append(opts, kfake.DataDir(opt.DataDir))
 	}
+	if opt.TLS != nil {
+		opts = append(opts, kfake.TLS(opt.TLS))
+	}
+	if len(opt.SASL) > 0 {
+		opts = append(opts, kfake.EnableSASL())
+		for _, u := range opt.SASL {
+			switch u.Mechanism {
+			case "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512":
+			default:
+				return nil, fmt.Errorf("embedkafka: SASL user %q: unknown mechanism %q", u.User, u.Mechanism)
+			}
+			if u.User == "" || u.Password == "" {
+				return nil, fmt.Errorf("embedkafka: SASL %s user without a name or a password", u.Mechanism)
+			}
+			opts = append(opts, kfake.Superuser(u.Mechanism, u.User, u.Password))
+		}
+	}
+	opts = append(opts, opt.Retention.kfakeOpts()...)
 	for _, name := range sortedKeys(opt.Topics) {
 		opts = append(opts, kfake.SeedTopics(int32(opt.Topics[name]), name))
 	}
@@ -150,30 +212,22 @@ func Start(opt Options) (*Broker, error) {
 			return nil, err
 		}
 	}
+	b.stopRetention = opt.Retention.start(b.cluster, opt.Logger)
 	return b, nil
 }
 
-// createTopics creates the topics that do not exist yet.
+// createTopics creates the topics that do not exist yet, in-process (no
+// client connection, so no credentials are needed on a secured broker).
 func (b *Broker) createTopics(topics map[string]int, def int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req := &kafka.CreateTopicsRequest{}
 	for _, name := range sortedKeys(topics) {
 		n := topics[name]
 		if n <= 0 {
 			n = def
 		}
-		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: name, NumPartitions: n, ReplicationFactor: 1})
-	}
-	tr := &kafka.Transport{}
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(b.addr), Timeout: 10 * time.Second, Transport: tr}
-	resp, err := cl.CreateTopics(ctx, req)
-	if err != nil {
-		return fmt.Errorf("embedkafka: create seed topics: %w", err)
-	}
-	for name, err := range resp.Errors {
-		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		if b.cluster.TopicInfo(name) != nil {
+			continue // an existing topic keeps its partitions
+		}
+		if err := b.cluster.CreateTopic(name, int32(n), nil); err != nil {
 			return fmt.Errorf("embedkafka: create seed topic %q: %w", name, err)
 		}
 	}
@@ -191,7 +245,12 @@ func (b *Broker) Cluster() *kfake.Cluster { return b.cluster }
 // it first saves the state. Close is idempotent and always returns nil; the
 // error result is for io.Closer.
 func (b *Broker) Close() error {
-	b.closeOnce.Do(b.cluster.Close)
+	b.closeOnce.Do(func() {
+		if b.stopRetention != nil {
+			b.stopRetention()
+		}
+		b.cluster.Close()
+	})
 	return nil
 }
 

@@ -52,7 +52,7 @@ func EnsureTopics(ctx context.Context, cfg Config, partitions int, topics ...str
 
 	missing, err := topicsNotReady(ctx, cl, topics)
 	if err != nil {
-		return fmt.Errorf("kafkaio: EnsureTopics: metadata: %w", err)
+		return fmt.Errorf("kafkaio: EnsureTopics: metadata: %w", cfg.explainConnError(err))
 	}
 	var create []string
 	for _, t := range topics {

@@ -12,6 +12,10 @@
 //   - OffsetTracker: the highest contiguous finished offset, for services
 //     that process one partition's messages in parallel.
 //   - DeadLetter: a dead-letter message carrying its provenance in headers.
+//   - Security: TLS (verified, optionally mutual) and SASL PLAIN,
+//     SCRAM-SHA-256 or SCRAM-SHA-512, built into one kafka.Dialer
+//     (Security.Dialer → Config.Dialer) from which every client of this
+//     package takes its connections; printing it never shows the password.
 //
 // kafka-go quirks met while building this package (v0.4.51):
 //   - A Transport answers Metadata from a cache refreshed every MetadataTTL

@@ -67,10 +67,10 @@ func EnsureCompactedTopic(ctx context.Context, cfg Config, topic string, extra .
 		ConfigEntries:     append([]kafka.ConfigEntry{{ConfigName: "cleanup.policy", ConfigValue: "compact"}}, extra...),
 	}}})
 	if err != nil {
-		return fmt.Errorf("kafkaio: create topic %s: %w", topic, err)
+		return fmt.Errorf("kafkaio: create topic %s: %w", topic, cfg.explainConnError(err))
 	}
 	if err := resp.Errors[topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("kafkaio: create topic %s: %w", topic, err)
+		return fmt.Errorf("kafkaio: create topic %s: %w", topic, cfg.explainConnError(err))
 	}
 	return EnsureTopics(ctx, cfg, 1, topic)
 }

@@ -34,6 +34,7 @@ type Flags struct {
 	fs                         *flag.FlagSet
 	getenv                     func(string) string
 	brokers, clientID          *string
+	kafkaSec                   *config.KafkaSecurityFlags
 	topicFindings, topicDead   *string
 	group                      *string
 	policy                     *string
@@ -52,7 +53,11 @@ func RegisterFlags(fs *flag.FlagSet, getenv func(string) string) *Flags {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
+	getenv, fileErr := config.WithFile(getenv)
 	f := &Flags{fs: fs, getenv: getenv}
+	if fileErr != nil {
+		f.envErrs = append(f.envErrs, fileErr)
+	}
 	s := func(name, env, def, usage string) *string {
 		if v := getenv(env); v != "" {
 			def = v
@@ -62,6 +67,7 @@ func RegisterFlags(fs *flag.FlagSet, getenv func(string) string) *Flags {
 	t := kafkaio.DefaultTopics()
 	f.brokers = s("kafka-brokers", "LEAKLINE_KAFKA_BROKERS", "127.0.0.1:9092", "comma-separated Kafka bootstrap brokers")
 	f.clientID = s("kafka-client-id", "LEAKLINE_KAFKA_CLIENT_ID", "leakline", "Kafka client id")
+	f.kafkaSec = config.RegisterKafkaSecurity(fs, getenv)
 	f.topicFindings = s("topic-findings", "LEAKLINE_TOPIC_FINDINGS", t.Findings, "findings topic")
 	f.topicDead = s("topic-deadletter", "LEAKLINE_TOPIC_DEADLETTER", t.DeadLetter, "dead-letter topic")
 	f.group = s("group", "LEAKLINE_PAGER_GROUP", DefaultGroupID, "consumer group prefix (one group per receiver: PREFIX.RECEIVER)")
@@ -101,6 +107,9 @@ func (f *Flags) Resolve() (Config, error) {
 		MaxAge:          *f.maxAge,
 	}
 	if err := cfg.Kafka.Validate(); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if err := f.kafkaSec.Apply(&cfg.Kafka); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	if cfg.Topics.Findings == "" || cfg.Topics.DeadLetter == "" {

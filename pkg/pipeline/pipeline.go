@@ -40,7 +40,10 @@ type Config struct {
 	HMACKey    []byte
 	// EDMTopic: load the exact-data-match index from this topic at start.
 	EDMTopic string
-	Sink     chsink.Config
+	// RulesPublicKeyFile: the detector follows the rules topic and
+	// hot-swaps packs signed with this key (detector.RulesConfig).
+	RulesPublicKeyFile string
+	Sink               chsink.Config
 	// Stages to run; empty means all.
 	Stages []string
 }
@@ -96,7 +99,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
 		}
 	}
 	if cfg.runs(StageDetector) {
-		if p.Detector, err = detector.New(detector.Config{Kafka: cfg.Kafka, Topics: cfg.Topics, Engine: cfg.Engine, Inspect: cfg.Inspect, HMACKey: cfg.HMACKey, EDMTopic: cfg.EDMTopic}, log.With("stage", StageDetector)); err != nil {
+		if p.Detector, err = detector.New(detector.Config{Kafka: cfg.Kafka, Topics: cfg.Topics, Engine: cfg.Engine, Inspect: cfg.Inspect, HMACKey: cfg.HMACKey, EDMTopic: cfg.EDMTopic,
+			Rules: detector.RulesConfig{PublicKeyFile: cfg.RulesPublicKeyFile}}, log.With("stage", StageDetector)); err != nil {
 			return nil, err
 		}
 	}

@@ -233,4 +233,37 @@ func TestDeployRecordsInClickHouse(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "seq 1") || !strings.Contains(out, "alice") || !strings.Contains(out, "first") {
 		t.Fatalf("history --from-clickhouse: %d %s", code, out)
 	}
+
+	// A second pack version, then a rollback to the first (--signing-key-file,
+	// the flag's current name): the history in ClickHouse keeps all three
+	// deployments, in order, though the rollback redeploys version 2026.11.0.
+	edit(t, filepath.Join(pack, "pack.yaml"), `version: "2026.11.0"`, `version: "2026.11.1"`)
+	if code, out := run("deploy", pack, "-m", "second", "--signing-key-file", key, "--brokers", brokers, "--author", "bob",
+		"--clickhouse", srv.Addr(), "--clickhouse-database", st.Database()); code != 0 || strings.Contains(out, "warning") {
+		t.Fatalf("deploy 2: %d %s", code, out)
+	}
+	if code, out := run("rollback", "1", "--signing-key-file", key, "--brokers", brokers, "--author", "carol",
+		"--clickhouse", srv.Addr(), "--clickhouse-database", st.Database()); code != 0 || strings.Contains(out, "warning") || !strings.Contains(out, "deployed seq 3") {
+		t.Fatalf("rollback: %d %s", code, out)
+	}
+	code, out = run("history", "--from-clickhouse", "--clickhouse", srv.Addr(), "--clickhouse-database", st.Database())
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("history --from-clickhouse after a rollback: %d\n%s", code, out)
+	}
+	for i, want := range [][]string{
+		{"seq 1 ", "alice", "pack 2026.11.0", "first"},
+		{"seq 2 ", "bob", "pack 2026.11.1", "second"},
+		{"seq 3 ", "carol", "pack 2026.11.0", "rollback to seq 1"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(lines[i], w) {
+				t.Errorf("history line %d lacks %q: %s", i+1, w, lines[i])
+			}
+		}
+	}
+	// The ClickHouse history is the topic's.
+	if code, kout := run("history", "--brokers", brokers); code != 0 || kout != out {
+		t.Errorf("history from Kafka:\n%s\nfrom ClickHouse:\n%s", kout, out)
+	}
 }

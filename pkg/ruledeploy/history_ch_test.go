@@ -3,12 +3,16 @@ package ruledeploy
 import (
 	"context"
 	"crypto/ed25519"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/leakline/leakline/pkg/testenv"
 )
 
+// TestRecordInClickHouse: every deployment keeps its row, a rollback (an
+// old pack version under a new seq) included, in seq order; recording the
+// same deployment again does not add one.
 func TestRecordInClickHouse(t *testing.T) {
 	srv := testenv.ClickHouse(t)
 	if srv == nil {
@@ -18,12 +22,27 @@ func TestRecordInClickHouse(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	priv := newKey(t)
-	for seq := uint64(1); seq <= 2; seq++ {
-		m := signed(t, seq, priv)
-		m.Time = m.Time.Add(time.Duration(seq) * time.Minute)
+	first := signed(t, 1, priv)
+	newer := testFiles()
+	newer["pack.yaml"] = []byte(strings.Replace(packYAML, "1.0.0", "1.1.0", 1))
+	second, _, err := NewMessage(newer, 2, "bob", "second", first.Time.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rollback, _, err := NewMessage(first.FileBytes(), 3, "carol", "rollback to seq 1", first.Time.Add(2*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*Message{second, rollback} {
 		if err := Sign(m, priv); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if first.Version != rollback.Version || first.Version == second.Version {
+		t.Fatalf("versions %s %s %s: want the rollback to redeploy the first", first.Version, second.Version, rollback.Version)
+	}
+	// Out of order, and the rollback twice (a retried write).
+	for _, m := range []*Message{rollback, first, second, rollback} {
 		if err := Record(ctx, st, m); err != nil {
 			t.Fatal(err)
 		}
@@ -32,11 +51,21 @@ func TestRecordInClickHouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One version: the newest deploy of it wins under FINAL.
-	if len(got) != 1 || got[0].Err != nil || got[0].Message.Seq != 2 {
-		t.Fatalf("Recorded = %+v", got)
+	want := []*Message{first, second, rollback}
+	if len(got) != len(want) {
+		t.Fatalf("Recorded: %d deployments, want %d: %+v", len(got), len(want), got)
 	}
-	if err := Verify(got[0].Message, priv.Public().(ed25519.PublicKey)); err != nil {
-		t.Fatalf("stored deploy does not verify: %v", err)
+	for i, e := range got {
+		if e.Err != nil {
+			t.Fatalf("deployment %d: %v", i, e.Err)
+		}
+		m := e.Message
+		if m.Seq != want[i].Seq || m.Version != want[i].Version || m.Author != want[i].Author || m.Checksum != want[i].Checksum {
+			t.Errorf("deployment %d: seq %d version %s author %s; want seq %d version %s author %s", i, m.Seq, m.Version, m.Author,
+				want[i].Seq, want[i].Version, want[i].Author)
+		}
+		if err := Verify(m, priv.Public().(ed25519.PublicKey)); err != nil {
+			t.Errorf("stored deploy %d does not verify: %v", m.Seq, err)
+		}
 	}
 }

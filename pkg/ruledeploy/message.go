@@ -25,7 +25,7 @@
 //
 // Detectors publish a heartbeat (Status) to DefaultStatusTopic: the pack
 // they run and the last pack they rejected. Deploys can also be recorded in
-// ClickHouse's rule_packs table (Record, Recorded).
+// ClickHouse's rule_deploys table (Record, Recorded).
 //
 // The rules topic is compacted with a minimum compaction lag of 30 days:
 // History and rollback reach every deploy of the last 30 days and, older,

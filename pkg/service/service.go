@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -22,21 +23,30 @@ const ShutdownTimeout = 20 * time.Second
 
 // Main runs one pipeline stage as a process and returns its exit code.
 func Main(stage string, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, stage, args, os.Getenv, os.Stderr)
+}
+
+// Run runs one pipeline stage until ctx ends (a graceful shutdown within
+// ShutdownTimeout) or the stage fails, and returns the process exit code:
+// 2 for a configuration error, 1 for a failure. Configuration comes from
+// args and getenv; errors and JSON logs go to stderr.
+func Run(ctx context.Context, stage string, args []string, getenv config.Getenv, stderr io.Writer) int {
 	fs := flag.NewFlagSet(stage, flag.ContinueOnError)
-	flags := config.Register(fs, os.Getenv)
+	fs.SetOutput(stderr)
+	flags := config.Register(fs, config.ArgsWithFile(args, getenv))
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	cfg, err := flags.Resolve(stage == pipeline.StageDetector)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+		fmt.Fprintln(stderr, err)
 		return 2
 	}
 	cfg.Stages = []string{stage}
-	log := flags.Logger().With("service", stage)
+	log := flags.LoggerTo(stderr).With("service", stage)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if stage == pipeline.StageChsink {
 		if err := migrate(ctx, cfg.Store); err != nil {
 			log.Error("migrations failed", "err", err)

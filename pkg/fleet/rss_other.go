@@ -1,0 +1,18 @@
+//go:build !linux
+
+package fleet
+
+import (
+	"errors"
+	"os"
+)
+
+func readHWM(int) (int64, error) {
+	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
+}
+
+func parseHWM([]byte) (int64, error) {
+	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
+}
+
+func maxRSS(*os.ProcessState) (int64, bool) { return 0, false }
