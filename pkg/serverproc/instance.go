@@ -117,6 +117,24 @@ func (in *Instance) Kill() error {
 	return nil
 }
 
+// Halt stops the running server gracefully (SIGTERM, then SIGKILL after
+// Grace), as an operator's stop would, and keeps its directory; Run starts
+// it again on the same data. After Stop it returns ErrStopped.
+func (in *Instance) Halt() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopped {
+		return in.ErrStopped
+	}
+	if p := in.proc; p != nil {
+		in.proc = nil
+		if !p.Stop(in.Grace) {
+			return fmt.Errorf("%s: %s did not stop within %v of SIGTERM; killed", in.Name, in.Server, in.Grace)
+		}
+	}
+	return nil
+}
+
 // Signal applies send (such as (*Process).Pause) to the running server. It
 // returns ErrStopped after Stop and an error if no server is running.
 func (in *Instance) Signal(send func(*Process) error) error {

@@ -261,6 +261,9 @@ func TestInstance(t *testing.T) {
 		{"kill", in.Kill, false},
 		{"kill again", in.Kill, false},
 		{"run after kill", func() error { return in.Run(ctx) }, true},
+		{"halt", in.Halt, false},
+		{"halt again", in.Halt, false},
+		{"run after halt", func() error { return in.Run(ctx) }, true},
 	} {
 		if err := step.do(); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
@@ -269,8 +272,11 @@ func TestInstance(t *testing.T) {
 			t.Errorf("after %s: PID %d, want running %v", step.name, pid, step.running)
 		}
 	}
-	if launches != 3 {
-		t.Errorf("Launch called %d times, want 3", launches)
+	if launches != 4 {
+		t.Errorf("Launch called %d times, want 4", launches)
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Errorf("dir after Halt and Run: %v", err)
 	}
 	if err := in.Stop(); err != nil {
 		t.Fatal(err)
@@ -284,13 +290,14 @@ func TestInstance(t *testing.T) {
 	for name, f := range map[string]func() error{
 		"Run":    func() error { return in.Run(ctx) },
 		"Kill":   in.Kill,
+		"Halt":   in.Halt,
 		"Signal": func() error { return in.Signal((*Process).Resume) },
 	} {
 		if err := f(); err != errStopped {
 			t.Errorf("%s after Stop = %v, want ErrStopped", name, err)
 		}
 	}
-	if in.PID() != 0 || launches != 3 {
+	if in.PID() != 0 || launches != 4 {
 		t.Errorf("after Stop: PID %d, launches %d", in.PID(), launches)
 	}
 }
