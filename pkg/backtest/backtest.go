@@ -128,7 +128,7 @@ func Replay(ctx context.Context, cfg Config) (*Replayed, error) {
 	}
 	horizon := cfg.Engine.Horizon()
 	res := &Replayed{WarmFrom: cfg.From.Add(-horizon), StopAfter: cfg.To.Add(horizon)}
-	parts, err := partitions(ctx, cfg.Kafka, cfg.Topic)
+	parts, err := kafkaio.Partitions(ctx, cfg.Kafka, cfg.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -217,34 +217,4 @@ func sortFindings(fs []finding.Finding) {
 		}
 		return 0
 	})
-}
-
-// partitions lists the partition ids of topic. A missing topic is an
-// error (metadata through a kafka.Client does not auto-create it).
-func partitions(ctx context.Context, kc kafkaio.Config, topic string) ([]int, error) {
-	tr := kc.Transport()
-	defer tr.CloseIdleConnections()
-	cl := &kafka.Client{Addr: kafka.TCP(kc.Brokers...), Transport: tr, Timeout: 30 * time.Second}
-	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
-	if err != nil {
-		return nil, fmt.Errorf("backtest: metadata of %s: %w", topic, err)
-	}
-	for _, t := range md.Topics {
-		if t.Name != topic {
-			continue
-		}
-		if t.Error != nil {
-			return nil, fmt.Errorf("backtest: topic %s: %w", topic, t.Error)
-		}
-		ids := make([]int, 0, len(t.Partitions))
-		for _, p := range t.Partitions {
-			ids = append(ids, p.ID)
-		}
-		slices.Sort(ids)
-		if len(ids) == 0 {
-			break
-		}
-		return ids, nil
-	}
-	return nil, fmt.Errorf("backtest: topic %s: %w", topic, kafka.UnknownTopicOrPartition)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -120,6 +121,41 @@ func WritePartition(ctx context.Context, cfg Config, topic string, partition int
 		return fmt.Errorf("kafkaio: write %d messages to %s/%d: %w", len(msgs), topic, partition, err)
 	}
 	return closeErr
+}
+
+// Partitions returns the partition ids of topic, sorted. A missing topic is
+// an error wrapping kafka.UnknownTopicOrPartition: the metadata request goes
+// through a kafka.Client, which does not ask the broker to auto-create it.
+func Partitions(ctx context.Context, cfg Config, topic string) ([]int, error) {
+	if len(cfg.Brokers) == 0 || topic == "" {
+		return nil, fmt.Errorf("kafkaio: partitions: brokers and topic are required")
+	}
+	cfg = cfg.withDefaults()
+	tr := cfg.transport()
+	defer tr.CloseIdleConnections()
+	cl := &kafka.Client{Addr: kafka.TCP(cfg.Brokers...), Timeout: cfg.WriteTimeout, Transport: tr}
+	md, err := cl.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: metadata of %s: %w", topic, err)
+	}
+	for _, t := range md.Topics {
+		if t.Name != topic {
+			continue
+		}
+		if t.Error != nil {
+			return nil, fmt.Errorf("kafkaio: topic %s: %w", topic, t.Error)
+		}
+		if len(t.Partitions) == 0 {
+			break
+		}
+		ids := make([]int, 0, len(t.Partitions))
+		for _, p := range t.Partitions {
+			ids = append(ids, p.ID)
+		}
+		slices.Sort(ids)
+		return ids, nil
+	}
+	return nil, fmt.Errorf("kafkaio: topic %s: %w", topic, kafka.UnknownTopicOrPartition)
 }
 
 // EndOffset returns the high-water mark of partition of topic: the offset

@@ -23,6 +23,9 @@ func TestCompactedTopicWriteReplay(t *testing.T) {
 	if end != 0 || !errors.Is(err, kafka.UnknownTopicOrPartition) {
 		t.Fatalf("ReplayPartition of a missing topic: %d, %v; want 0, UnknownTopicOrPartition", end, err)
 	}
+	if ids, err := kafkaio.Partitions(ctx, cfg, topic); !errors.Is(err, kafka.UnknownTopicOrPartition) {
+		t.Fatalf("Partitions of a missing topic: %v, %v; want UnknownTopicOrPartition", ids, err)
+	}
 	for range 2 { // the second call finds the topic
 		if err := kafkaio.EnsureCompactedTopic(ctx, cfg, topic, kafka.ConfigEntry{ConfigName: "segment.ms", ConfigValue: "3600000"}); err != nil {
 			t.Fatal(err)
@@ -30,6 +33,9 @@ func TestCompactedTopicWriteReplay(t *testing.T) {
 	}
 	if end, err := kafkaio.EndOffset(ctx, cfg, topic, 0); end != 0 || err != nil {
 		t.Fatalf("EndOffset of an empty topic: %d, %v", end, err)
+	}
+	if ids, err := kafkaio.Partitions(ctx, cfg, topic); err != nil || fmt.Sprint(ids) != "[0]" {
+		t.Fatalf("Partitions: %v, %v; want [0]", ids, err)
 	}
 	if end, err := kafkaio.ReplayPartition(ctx, cfg, topic, 0, func(kafka.Message) error { t.Error("message in an empty topic"); return nil }); end != 0 || err != nil {
 		t.Fatalf("ReplayPartition of an empty topic: %d, %v", end, err)
