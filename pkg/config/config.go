@@ -42,6 +42,7 @@ type Flags struct {
 	tEventMeta                                 *string
 	partitions                                 *int
 	chAddr, chDB, chUser, chPasswordFile       *string
+	chTimeout                                  *time.Duration
 	rulesDir, edmIndex, edmTopic, rulesPubKey  *string
 	hmacKeyFile                                *string
 	companyDomains                             *string
@@ -92,6 +93,7 @@ func Register(fs *flag.FlagSet, getenv Getenv) *Flags {
 	f.chDB = s("clickhouse-database", "LEAKLINE_CLICKHOUSE_DATABASE", "leakline", "ClickHouse database")
 	f.chUser = s("clickhouse-user", "LEAKLINE_CLICKHOUSE_USER", "default", "ClickHouse user")
 	f.chPasswordFile = s("clickhouse-password-file", "LEAKLINE_CLICKHOUSE_PASSWORD_FILE", "", "file holding the ClickHouse password (or env LEAKLINE_CLICKHOUSE_PASSWORD)")
+	f.chTimeout = fs.Duration("clickhouse-timeout", f.envDuration("LEAKLINE_CLICKHOUSE_TIMEOUT", chstore.DefaultReadTimeout), "bound on each read from ClickHouse, e.g. an insert's answer: a frozen server fails the attempt after this and the sink retries (env LEAKLINE_CLICKHOUSE_TIMEOUT)")
 	f.chTLS = registerTLS(fs, getenv, "clickhouse", "LEAKLINE_CLICKHOUSE", "ClickHouse")
 	f.hmacKeyFile = s("hmac-key-file", "LEAKLINE_HMAC_KEY_FILE", "", "file holding the HMAC key for evidence tokens, ≥32 bytes raw or hex (or env LEAKLINE_HMAC_KEY, hex)")
 	f.companyDomains = s("company-domains", "LEAKLINE_COMPANY_DOMAINS", strings.Join(detect.DefaultConfig().CompanyDomains, ","), "comma-separated company mail domains and hosts (internal destinations)")
@@ -122,7 +124,7 @@ func (f *Flags) Resolve(needKey bool) (pipeline.Config, error) {
 			CRMAccess: *f.tCRM, Outbound: *f.tOutbound, Events: *f.tEvents, Findings: *f.tFindings, EventMeta: *f.tEventMeta, DeadLetter: *f.tDead,
 		},
 		Partitions: *f.partitions,
-		Store:      chstore.Config{Addr: *f.chAddr, Database: *f.chDB, User: *f.chUser},
+		Store:      chstore.Config{Addr: *f.chAddr, Database: *f.chDB, User: *f.chUser, ReadTimeout: *f.chTimeout},
 		Engine:     detect.DefaultConfig(),
 	}
 	cfg.Sink.BatchSize, cfg.Sink.FlushInterval = *f.sinkBatch, *f.sinkFlush

@@ -28,6 +28,7 @@ func TestResolveFromEnvironment(t *testing.T) {
 		"LEAKLINE_HMAC_KEY_FILE":            keyFile,
 		"LEAKLINE_ALLOWED_LATENESS":         "2m",
 		"LEAKLINE_COMPANY_DOMAINS":          "corp.example,corp.example.net",
+		"LEAKLINE_CLICKHOUSE_TIMEOUT":       "7s",
 	}))
 	if err := fs.Parse([]string{"-sink-batch", "10"}); err != nil {
 		t.Fatal(err)
@@ -50,6 +51,9 @@ func TestResolveFromEnvironment(t *testing.T) {
 	}
 	if len(cfg.Engine.CompanyDomains) != 2 {
 		t.Errorf("domains %v", cfg.Engine.CompanyDomains)
+	}
+	if cfg.Store.ReadTimeout != 7*time.Second {
+		t.Errorf("clickhouse timeout %v, want 7s", cfg.Store.ReadTimeout)
 	}
 }
 
