@@ -242,9 +242,10 @@ func (p *Proc) Stop(timeout time.Duration) error {
 }
 
 // PeakRSS is the peak resident set size of the process in bytes: VmHWM
-// from /proc/PID/status while it runs; after it exited, the larger of the
-// last value read and the kernel's maximum RSS of the finished process
-// (wait4's rusage). Linux only.
+// from /proc/PID/status while it runs; after it exited, the last value read
+// (Kill and Stop read it just before they signal). wait4's ru_maxrss is not
+// used: for a child started by fork+exec it can report the parent's RSS at
+// the fork. Linux only.
 func (p *Proc) PeakRSS() (int64, error) {
 	if !p.proc.Exited() {
 		if err := p.sample(); err == nil || !p.proc.Exited() {
@@ -253,14 +254,10 @@ func (p *Proc) PeakRSS() (int64, error) {
 			return p.peak, err
 		}
 	}
-	<-p.proc.Done() // cmd.ProcessState is set before Done closes
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if r, ok := maxRSS(p.cmd.ProcessState); ok && r > p.peak {
-		p.peak = r
-	}
 	if p.peak == 0 {
-		return 0, fmt.Errorf("fleet: %s: peak RSS unknown", p.spec.Name)
+		return 0, fmt.Errorf("fleet: %s: peak RSS unknown (exited before it was read)", p.spec.Name)
 	}
 	return p.peak, nil
 }

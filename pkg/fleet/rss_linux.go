@@ -8,7 +8,6 @@ import (
 	"math"
 	"os"
 	"strconv"
-	"syscall"
 )
 
 // readHWM returns VmHWM (the peak resident set size) of process pid in
@@ -40,17 +39,4 @@ func parseHWM(status []byte) (int64, error) {
 		return kb << 10, nil
 	}
 	return 0, errors.New("peak RSS: no VmHWM in /proc/PID/status (process exited?)")
-}
-
-// maxRSS is the maximum resident set size of a finished process in bytes
-// (Linux reports ru_maxrss in kB).
-func maxRSS(ps *os.ProcessState) (int64, bool) {
-	if ps == nil {
-		return 0, false
-	}
-	ru, ok := ps.SysUsage().(*syscall.Rusage)
-	if !ok || ru == nil || ru.Maxrss <= 0 {
-		return 0, false
-	}
-	return ru.Maxrss << 10, true
 }

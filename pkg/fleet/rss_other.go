@@ -2,10 +2,7 @@
 
 package fleet
 
-import (
-	"errors"
-	"os"
-)
+import "errors"
 
 func readHWM(int) (int64, error) {
 	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
@@ -14,5 +11,3 @@ func readHWM(int) (int64, error) {
 func parseHWM([]byte) (int64, error) {
 	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
 }
-
-func maxRSS(*os.ProcessState) (int64, bool) { return 0, false }
