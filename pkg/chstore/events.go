@@ -5,18 +5,24 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // eventColumns are the events columns written, in the order of eventRow.
-// inserted_at is left to its default.
+// inserted_at is left to its default (whole seconds); inserted_at_ms is
+// stamped by InsertEvents.
 var eventColumns = []string{
 	"event_id", "kind", "time", "time_ms", "actor_uid", "department",
 	"channel", "destination", "size", "pii_types", "pii_counts", "record_count",
+	"inserted_at_ms",
 }
 
 // InsertEvents writes event metadata in one batch (one INSERT). Writing an
 // event again is safe: the events table is a ReplacingMergeTree ordered by
 // (actor_uid, time, event_id), so reads with FINAL see one row per event.
+// Every row of the batch gets inserted_at_ms = the wall clock (Unix
+// milliseconds) when the batch is assembled, just before it is sent: the
+// row is readable once InsertEvents returned, a few milliseconds later.
 func (s *Store) InsertEvents(ctx context.Context, evs []EventMeta) error {
 	if len(evs) == 0 {
 		return nil
@@ -32,8 +38,9 @@ func (s *Store) InsertEvents(ctx context.Context, evs []EventMeta) error {
 		return fmt.Errorf("chstore: insert events: %w", err)
 	}
 	defer batch.Close()
+	stamp := uint64(max(0, time.Now().UnixMilli()))
 	for i := range evs {
-		if err := batch.Append(eventRow(&evs[i])...); err != nil {
+		if err := batch.Append(append(eventRow(&evs[i]), stamp)...); err != nil {
 			return fmt.Errorf("chstore: insert events: row %d (event %s): %w", i, evs[i].EventID, err)
 		}
 	}
@@ -43,7 +50,8 @@ func (s *Store) InsertEvents(ctx context.Context, evs []EventMeta) error {
 	return nil
 }
 
-// eventRow is the row of an event, in eventColumns order. The PII counts
+// eventRow is the row of an event, in eventColumns order without the
+// trailing inserted_at_ms. The PII counts
 // are written sorted by type, so equal events give equal rows.
 func eventRow(e *EventMeta) []any {
 	piiTypes := make([]string, 0, len(e.PIICounts))

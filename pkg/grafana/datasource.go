@@ -112,7 +112,7 @@ func (d *Datasource) storeFor(ctx context.Context) (*chstore.Store, error) {
 	}
 	st, err := chstore.Open(ctx, d.settings.storeConfig())
 	if err != nil {
-		return nil, fmt.Errorf("cannot connect to ClickHouse at %s (database %s): %w", d.settings.Address, d.settings.Database, err)
+		return nil, fmt.Errorf("cannot connect to ClickHouse at %s (database %s): %w%s", d.settings.Address, d.settings.Database, err, d.settings.connectHint(err))
 	}
 	d.store = st
 	return st, nil
@@ -149,9 +149,13 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	if sv, err := st.Conn().ServerVersion(); err == nil {
 		server = fmt.Sprintf("ClickHouse %d.%d.%d", sv.Version.Major, sv.Version.Minor, sv.Version.Patch)
 	}
+	over := ""
+	if d.settings.Secure {
+		over = " over TLS"
+	}
 	return &backend.CheckHealthResult{
 		Status:  backend.HealthStatusOk,
-		Message: fmt.Sprintf("%s at %s, database %s, schema version %d", server, addr, db, v),
+		Message: fmt.Sprintf("%s at %s%s, database %s, schema version %d", server, addr, over, db, v),
 	}, nil
 }
 

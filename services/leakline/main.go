@@ -27,6 +27,9 @@ commands:
   rules     validate and test rule packs: leakline rules validate|test DIR
   inspect   print the PII detections in files or stdin as JSON lines
   edm       build, describe and publish exact-data-match indexes
+  loadtest  run a synthetic organisation through the pipeline and the pager
+            (time-compressed days or -rate N -duration D) and score detection,
+            paging, throughput, latency, lag and memory
 `
 
 func main() {
@@ -46,6 +49,8 @@ func main() {
 		os.Exit(clicmd.Inspect(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "edm":
 		os.Exit(clicmd.EDM(ctx, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	case "loadtest":
+		os.Exit(clicmd.Loadtest(ctx, os.Args[2:], os.Stdout, os.Stderr))
 	case "-h", "--help", "help":
 		fmt.Fprint(os.Stdout, usage)
 		return

@@ -39,7 +39,11 @@ export interface LeaklineQuery extends DataQuery {
   stream?: boolean;
 }
 
-/** jsonData of the datasource. The password is in secureJsonData. */
+/**
+ * jsonData of the datasource. The password and the TLS certificates and key
+ * are in secureJsonData. The TLS keys are the names Grafana's own
+ * datasources use.
+ */
 export interface LeaklineOptions extends DataSourceJsonData {
   address?: string;
   database?: string;
@@ -48,11 +52,24 @@ export interface LeaklineOptions extends DataSourceJsonData {
   queryTimeout?: string;
   maxOpenConns?: number;
   streamInterval?: string;
+  /** TLS to ClickHouse's secure Native port (usually 9440). */
+  secure?: boolean;
+  /** Trust the CA of secureJsonData.tlsCACert instead of the system's roots. */
+  tlsAuthWithCACert?: boolean;
+  /** Mutual TLS: present secureJsonData.tlsClientCert and tlsClientKey. */
+  tlsAuth?: boolean;
+  /** Name checked in the server's certificate (default: the address's host). */
+  serverName?: string;
+  /** Refused by the backend: certificates are always verified. Never set by the editor. */
+  tlsSkipVerify?: boolean;
 }
 
-/** secureJsonData of the datasource. */
+/** secureJsonData of the datasource (PEM text for the TLS keys). */
 export interface LeaklineSecureOptions {
   password?: string;
+  tlsCACert?: string;
+  tlsClientCert?: string;
+  tlsClientKey?: string;
 }
 
 export interface Option<T extends string = string> {

@@ -1,0 +1,133 @@
+package loadtest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/metrics"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/leakline/leakline/pkg/chstore"
+	"github.com/leakline/leakline/pkg/finding"
+	"github.com/leakline/leakline/pkg/kafkaio"
+)
+
+// peakRSS returns VmHWM (peak resident set size) of process pid in bytes;
+// pid 0 is this process.
+func peakRSS(pid int) (int64, error) {
+	p := "/proc/self/status"
+	if pid > 0 {
+		p = "/proc/" + strconv.Itoa(pid) + "/status"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: peak RSS: %w", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:"))
+		if !ok {
+			continue
+		}
+		f := bytes.Fields(rest)
+		if len(f) == 2 && string(f[1]) == "kB" {
+			if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && kb >= 0 {
+				return kb << 10, nil
+			}
+		}
+		return 0, fmt.Errorf("loadtest: peak RSS: malformed line %q", sc.Text())
+	}
+	return 0, errors.New("loadtest: peak RSS: no VmHWM in " + p)
+}
+
+// heapBytes is this process's live heap (runtime/metrics).
+func heapBytes() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64())
+}
+
+// storedFindings returns the ids of the findings in ClickHouse now.
+func storedFindings(ctx context.Context, st *chstore.Store, db string) ([]string, error) {
+	rows, err := st.Conn().Query(ctx, "SELECT finding_id FROM "+db+".findings GROUP BY finding_id")
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: poll findings: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("loadtest: poll findings: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// maxLatencySamples bounds the events whose latency is read back.
+const maxLatencySamples = 50000
+
+// readLatency reads, for a hash-sample of about maxLatencySamples of the
+// events, when their summary row was written to ClickHouse (the first
+// write: min(inserted_at_ms)), and pairs it with when the event was
+// produced (producedAt; events it does not know are skipped).
+func readLatency(ctx context.Context, st *chstore.Store, db string, events int, producedAt func(id string) (time.Time, bool)) ([]latencySample, error) {
+	mod := max(1, events/maxLatencySamples)
+	q := "SELECT event_id, min(inserted_at_ms) FROM " + db + ".events WHERE inserted_at_ms > 0 AND cityHash64(event_id) % " +
+		strconv.Itoa(mod) + " = 0 GROUP BY event_id"
+	rows, err := st.Conn().Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: read latency: %w", err)
+	}
+	defer rows.Close()
+	var out []latencySample
+	for rows.Next() {
+		var (
+			id string
+			ms uint64
+		)
+		if err := rows.Scan(&id, &ms); err != nil {
+			return nil, fmt.Errorf("loadtest: read latency: %w", err)
+		}
+		if p, ok := producedAt(id); ok {
+			out = append(out, latencySample{produced: p, stored: time.UnixMilli(int64(ms))})
+		}
+	}
+	return out, rows.Err()
+}
+
+// firstWindowEnds maps each finding id to the window end of its first
+// revision (window ends only grow across revisions), read from every
+// revision the detector published on the findings topic: ClickHouse keeps
+// only the latest once ReplacingMergeTree merged the parts.
+func firstWindowEnds(ctx context.Context, kc kafkaio.Config, topic string, partitions int) (map[string]time.Time, error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	m := map[string]time.Time{}
+	for part := 0; part < partitions; part++ {
+		_, err := kafkaio.ReplayPartition(ctx, kc, topic, part, func(msg kafka.Message) error {
+			var f finding.Finding
+			if err := json.Unmarshal(msg.Value, &f); err == nil {
+				if t, ok := m[f.FindingID]; !ok || f.WindowEnd.Before(t) {
+					m[f.FindingID] = f.WindowEnd.UTC()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("loadtest: findings partition %d: %w", part, err)
+		}
+	}
+	return m, nil
+}
