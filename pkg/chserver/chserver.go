@@ -1,6 +1,7 @@
 // Package chserver runs a private ClickHouse server for tests and the local
 // demo: its own config, data directory and loopback ports, in its own process
-// group, with helpers to inject faults (pause, kill, restart on the same data).
+// group, with helpers to inject faults (pause, kill, halt, restart on the
+// same data).
 //
 // It works with ClickHouse 18.16 (the Debian package) and current releases:
 // the config uses only settings 18.16 knows, the root element <yandex> that

@@ -2,6 +2,7 @@ package chsink
 
 import (
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -42,4 +43,40 @@ func TestDecodeEventMeta(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzDecodeEventMeta: the goccy/go-json fast path of decodeEventMeta
+// accepts nothing encoding/json rejects and decodes what it accepts the
+// same way.
+func FuzzDecodeEventMeta(f *testing.F) {
+	at := time.Date(2026, 11, 2, 9, 30, 0, 123_000_000, time.UTC)
+	for _, s := range []event.Summary{
+		{EventID: "e1", Kind: "outbound", Time: at, ActorUID: "u1", Department: "sales", Channel: "email",
+			Destination: "d***@example.net, x***@corp.example", Size: 42, PIICounts: map[string]uint32{"EMAIL_ADDRESS": 3, "CREDIT_CARD": 1}},
+		{EventID: "e2", Kind: "crm_access", Time: at.Add(time.Hour), ActorUID: "u-\u2028é", RecordCount: 500},
+	} {
+		b, err := json.Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"event_id":"e","kind":"k","actor_uid":"u","time":"2026-11-02T09:00:00Z","size":-1}`))
+	f.Add([]byte(`{"event_id":"e","KIND":"k","actor_uid":"u","time":"2026-11-02T09:00:00+01:00","pii_counts":{"A":1,"A":2}} `))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast, std event.Summary
+		if fastUnmarshal(b, &fast) != nil {
+			return // decoded again by encoding/json
+		}
+		if err := json.Unmarshal(b, &std); err != nil {
+			t.Fatalf("goccy/go-json accepts what encoding/json rejects (%v): %q", err, b)
+		}
+		if !fast.Time.Equal(std.Time) {
+			t.Fatalf("times differ: %v, %v", fast.Time, std.Time)
+		}
+		fast.Time, std.Time = time.Time{}, time.Time{}
+		if !reflect.DeepEqual(fast, std) {
+			t.Fatalf("decoders differ on %q:\n%+v\n%+v", b, fast, std)
+		}
+	})
 }

@@ -33,16 +33,25 @@ import (
 // Bytes (Cluster.DeleteRecords at an offset computed from the partition's
 // average record size), and segments are SegmentBytes long so that memory
 // is freed promptly. Like Kafka's retention.bytes it deletes records
-// whether or not anyone has read them: Bytes must exceed what a consumer
-// may lag behind, and what the detector re-reads on a rebalance (records
-// older than the bound are gone, as on a Kafka topic whose retention is
-// shorter than the detector's horizon).
+// whether or not anyone has read them, unless Groups names the consumer
+// groups whose progress protects them: then a partition is never cut past
+// the lowest offset any of those groups has committed on it (a group that
+// has committed on some partition of the topic but not on this one
+// protects all of it). Memory is then flat as long as the consumers keep
+// up, and grows with their lag otherwise, as a Kafka topic's would if
+// its retention waited for its readers. Records older than the bound are
+// gone for whoever re-reads them later (the detector rebuilding its
+// windows on a rebalance), as on a Kafka topic whose retention is shorter
+// than the detector's horizon.
 type Retention struct {
 	// Bytes is about the most record bytes kept per partition. Zero
 	// disables retention (the default: the broker keeps everything).
 	Bytes int64
 	// Topics are the topics bounded (compacted ones are always skipped).
 	Topics []string
+	// Groups, when set, are the consumer groups whose committed offsets a
+	// cut never passes.
+	Groups []string
 	// SegmentBytes is the unit in which memory is freed. Default Bytes/8,
 	// at least 1 MiB.
 	SegmentBytes int64
@@ -111,6 +120,7 @@ func (r Retention) apply(c *kfake.Cluster) (int64, error) {
 		if ti == nil || isCompacted(ti) {
 			continue
 		}
+		commits := r.commits(c, topic)
 		for _, p := range c.PartitionInfos(topic) {
 			records := p.HighWatermark - p.LogStartOffset
 			if p.NumBytes <= r.Bytes || records <= 0 {
@@ -118,6 +128,9 @@ func (r Retention) apply(c *kfake.Cluster) (int64, error) {
 			}
 			keep := max(records*r.Bytes/p.NumBytes, 1)
 			to := p.HighWatermark - keep
+			for _, cs := range commits {
+				to = min(to, cs[p.Partition]) // a missing partition: 0, keep all
+			}
 			if to <= p.LogStartOffset {
 				continue
 			}
@@ -128,6 +141,24 @@ func (r Retention) apply(c *kfake.Cluster) (int64, error) {
 		}
 	}
 	return deleted, nil
+}
+
+// commits returns, for each group of r.Groups that has committed on topic,
+// its committed offsets by partition.
+func (r Retention) commits(c *kfake.Cluster, topic string) []map[int32]int64 {
+	var out []map[int32]int64
+	for _, g := range r.Groups {
+		gi := c.GroupInfo(g)
+		if gi == nil || len(gi.Commits[topic]) == 0 {
+			continue
+		}
+		offs := make(map[int32]int64, len(gi.Commits[topic]))
+		for p, gc := range gi.Commits[topic] {
+			offs[p] = gc.Offset
+		}
+		out = append(out, offs)
+	}
+	return out
 }
 
 func isCompacted(ti *kfake.TopicInfo) bool {

@@ -122,3 +122,31 @@ func TestRetentionOffKeepsEverything(t *testing.T) {
 		t.Fatalf("stored %d bytes, want every record", got)
 	}
 }
+
+// TestRetentionWaitsForGroups: with Groups, nothing a listed group has not
+// committed is cut, however far over the bound the partition is; once the
+// group commits, the cut follows.
+func TestRetentionWaitsForGroups(t *testing.T) {
+	const bound, msgSize = 1 << 20, 1000
+	b := start(t, embedkafka.Options{
+		Topics:    map[string]int{"raw": 1},
+		Retention: embedkafka.Retention{Bytes: bound, SegmentBytes: 256 << 10, Interval: 20 * time.Millisecond, Topics: []string{"raw"}, Groups: []string{"reader", "absent"}},
+	})
+	writeBytes(t, b, "raw", 100, msgSize)
+	readGroup(t, b, "reader", "raw", 100) // commits offset 100
+	writeBytes(t, b, "raw", 8<<10, msgSize)
+	time.Sleep(200 * time.Millisecond)
+	p := b.Cluster().PartitionInfo("raw", 0)
+	if p.LogStartOffset > 100 {
+		t.Fatalf("cut to %d past the group's commit at 100", p.LogStartOffset)
+	}
+	if p.NumBytes < 8<<10*msgSize {
+		t.Fatalf("holds %d bytes: uncommitted records were deleted", p.NumBytes)
+	}
+	readGroup(t, b, "reader", "raw", 8<<10) // commits everything
+	time.Sleep(200 * time.Millisecond)
+	p = b.Cluster().PartitionInfo("raw", 0)
+	if p.NumBytes > bound+2*(256<<10) || p.LogStartOffset <= 100 {
+		t.Fatalf("after the commit: log start %d, %d bytes held, want about %d", p.LogStartOffset, p.NumBytes, bound)
+	}
+}

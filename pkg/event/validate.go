@@ -35,8 +35,13 @@
 //     so an unknown field and a key that differs only in case ("Event_ID",
 //     which encoding/json would accept as event_id) are both rejected
 //     ("schema"). Every failing leaf is reported, with its JSON pointer.
+//     Fast path: a hand-written check of the same schemas (fastvalid.go)
+//     runs first and answers "valid" or "not sure"; only "not sure" runs
+//     the compiled schema. It is tested never to accept what the schema
+//     rejects (TestFastValidAgrees, FuzzFastValid).
 //  5. The document is decoded into the Go type with encoding/json (safe now:
-//     no duplicates, exact-case keys only) and the rules a schema cannot
+//     no duplicates, exact-case keys only; goccy/go-json, which decodes the
+//     same, when the fast path found it valid) and the rules a schema cannot
 //     express are checked ("semantic"): time is not the zero time,
 //     records.count is 0 (unknown) or at least the number of distinct
 //     records.ids, recipients' domains and destination.domains name the same
@@ -93,6 +98,8 @@ type compiledSchemas struct {
 	// props maps a schema location (URL#pointer) to the property names
 	// declared there, to name the intended property of a wrong-case key.
 	props map[string][]string
+	// formats are the schema library's format checks, for fastValid.
+	formats *formatFuncs
 }
 
 var loadSchemas = sync.OnceValues(compileSchemas)
@@ -122,6 +129,9 @@ func compileSchemas() (*compiledSchemas, error) {
 	}
 	if s.out, err = c.Compile(schemaBaseURL + outboundSchemaFile); err != nil {
 		return nil, fmt.Errorf("event: compile schema: %w", err)
+	}
+	if s.formats, err = compileFormats(); err != nil {
+		return nil, err
 	}
 	// Envelope names, for errors of UnmarshalEvent.
 	for _, k := range []string{"kind", "crm", "outbound", "source", "quality", "ingested_at"} {

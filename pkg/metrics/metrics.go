@@ -62,6 +62,12 @@ var (
 		Name: "leakline_sink_insert_seconds", Help: "Time to store one batch in ClickHouse, retries included.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 10),
 	})
+	// SinkBufferedRows is the number of fetched records the sink holds in
+	// batches ClickHouse has not acknowledged yet: at most one batch per
+	// loop, however long ClickHouse is away (the sink stops fetching).
+	SinkBufferedRows = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "leakline_sink_buffered_rows", Help: "Fetched records held in batches not yet acknowledged by ClickHouse.",
+	})
 	// SinkRetries counts failed insert attempts that were retried.
 	SinkRetries = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "leakline_sink_retries_total", Help: "ClickHouse insert attempts that failed and were retried.",
@@ -96,7 +102,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		Consumed, Produced, Lag, LagSeconds, DeadLetters, Duplicates, LateEvents, FutureEvents,
-		Findings, SinkBatchRows, SinkInsertSeconds, SinkRetries,
+		Findings, SinkBatchRows, SinkInsertSeconds, SinkRetries, SinkBufferedRows,
 		Pages, PagerOpenIncidents, PagerUnrouted, PagerRestoreFailures,
 	)
 }

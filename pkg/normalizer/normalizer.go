@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -74,9 +76,10 @@ func New(cfg Config, log *slog.Logger) (*Normalizer, error) {
 // after the normalized events and dead letters of a batch were acknowledged.
 func (n *Normalizer) Run(ctx context.Context) error {
 	cons, err := kafkaio.NewConsumer(kafkaio.ConsumerConfig{
-		Config:  n.cfg.Kafka,
-		GroupID: n.cfg.GroupID,
-		Topics:  []string{n.cfg.Topics.CRMAccess, n.cfg.Topics.Outbound},
+		Config:   n.cfg.Kafka,
+		GroupID:  n.cfg.GroupID,
+		Topics:   []string{n.cfg.Topics.CRMAccess, n.cfg.Topics.Outbound},
+		MaxBatch: batchSize,
 	})
 	if err != nil {
 		return fmt.Errorf("normalizer: %w", err)
@@ -106,35 +109,84 @@ func (n *Normalizer) Stats() Stats {
 	}
 }
 
+// decoded is one message's result, computed in parallel with the others.
+type decoded struct {
+	ev  *event.Event
+	val []byte // the marshaled envelope
+	err error
+	why string // dead-letter reason when err is set
+}
+
+// batchSize is the most raw events handled (and committed) together: large
+// enough that the per-batch costs (the writer's linger, the synchronous
+// produce and commit) are small against decoding, which is spread over the
+// cores (decodeAll).
+const batchSize = 2000
+
+// minPerWorker is the fewest messages worth a goroutine of their own.
+const minPerWorker = 64
+
+// decodeAll decodes and marshals batch on up to GOMAXPROCS goroutines (the
+// decoding is most of the stage's CPU); results keep the batch's order.
+func (n *Normalizer) decodeAll(batch []kafka.Message, now time.Time) []decoded {
+	res := make([]decoded, len(batch))
+	one := func(i int) {
+		ev, err := n.decode(batch[i], now)
+		if err != nil {
+			res[i] = decoded{err: err, why: reason(err)}
+			return
+		}
+		b, err := event.MarshalEvent(ev)
+		if err != nil {
+			res[i] = decoded{err: err, why: "marshal"}
+			return
+		}
+		res[i] = decoded{ev: ev, val: b}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(batch)/minPerWorker)
+	if workers <= 1 {
+		for i := range batch {
+			one(i)
+		}
+		return res
+	}
+	var wg sync.WaitGroup
+	chunk := (len(batch) + workers - 1) / workers
+	for lo := 0; lo < len(batch); lo += chunk {
+		hi := min(lo+chunk, len(batch))
+		wg.Go(func() {
+			for i := lo; i < hi; i++ {
+				one(i)
+			}
+		})
+	}
+	wg.Wait()
+	return res
+}
+
 func (n *Normalizer) handle(ctx context.Context, batch []kafka.Message) error {
 	var out, dead []kafka.Message
 	var ids []string
 	batchSeen := make(map[string]struct{}, len(batch))
 	now := n.nowFunc().UTC()
-	for _, m := range batch {
+	for i, d := range n.decodeAll(batch, now) {
+		m := batch[i]
 		n.stats.consumed.Add(1)
-		ev, err := n.decode(m, now)
-		if err != nil {
-			r := reason(err)
-			dead = append(dead, kafkaio.DeadLetter(m, r, err.Error()))
-			metrics.DeadLetters.WithLabelValues("normalizer", r).Inc()
+		if d.err != nil {
+			dead = append(dead, kafkaio.DeadLetter(m, d.why, d.err.Error()))
+			metrics.DeadLetters.WithLabelValues("normalizer", d.why).Inc()
 			continue
 		}
+		ev := d.ev
 		if _, dup := batchSeen[ev.EventID]; dup || n.seen.has(ev.EventID) {
 			n.stats.duplicates.Add(1)
 			metrics.Duplicates.Inc()
 			continue
 		}
 		batchSeen[ev.EventID] = struct{}{}
-		b, err := event.MarshalEvent(ev)
-		if err != nil {
-			dead = append(dead, kafkaio.DeadLetter(m, "marshal", err.Error()))
-			metrics.DeadLetters.WithLabelValues("normalizer", "marshal").Inc()
-			continue
-		}
 		// The message timestamp is the event time, so a partition can be
 		// re-read from an event time (state rebuild, backtests).
-		out = append(out, kafka.Message{Key: []byte(ev.Actor.UID), Value: b, Time: ev.Time})
+		out = append(out, kafka.Message{Key: []byte(ev.Actor.UID), Value: d.val, Time: ev.Time})
 		ids = append(ids, ev.EventID)
 	}
 	if len(out) > 0 {
