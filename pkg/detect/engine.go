@@ -134,7 +134,6 @@ type Engine struct {
 	env       *rules.Env
 	rules     []*ruleState
 	watermark time.Time
-	timers    *timers
 	edm       *edmState // nil without an EDM index
 	stats     Stats
 	seen      *recentIDs
@@ -154,7 +153,7 @@ func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 		return nil, errors.New("detect: a content scanner is required")
 	}
 	cfg = cfg.withDefaults()
-	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), timers: newTimers(), vm: rules.NewVM(), env: rules.NewEnv()}
+	e := &Engine{cfg: cfg, scanner: sc, seen: newRecentIDs(cfg.DedupSize), vm: rules.NewVM(), env: rules.NewEnv()}
 	if cfg.EDM != nil {
 		s, err := newEDMState(cfg)
 		if err != nil {
@@ -164,7 +163,7 @@ func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 	}
 	for _, r := range cfg.Pack.Rules {
 		if r.Enabled {
-			e.rules = append(e.rules, &ruleState{r: r, groups: make(map[string]*group)})
+			e.rules = append(e.rules, newRuleState(r))
 		}
 	}
 	return e, nil
@@ -174,7 +173,7 @@ func New(cfg Config, sc *inspect.Scanner) (*Engine, error) {
 func (e *Engine) Stats() Stats {
 	s := e.stats
 	for _, rs := range e.rules {
-		s.Groups += len(rs.groups)
+		s.Groups += rs.groups.len()
 	}
 	return s
 }
@@ -217,7 +216,7 @@ func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 			e.stats.EvalErrors++
 		}
 	}
-	e.timers.due(e.watermark, func(rs *ruleState, g *group) { e.visit(rs, g, now) })
+	e.sweep(e.watermark, now)
 	var out []finding.Finding
 	if len(e.pending) > 0 {
 		out = append(out, e.pending...)
@@ -225,6 +224,13 @@ func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 	}
 	e.stats.Findings += uint64(len(out))
 	return out
+}
+
+// sweep visits every group whose deadline slot the watermark wm passed.
+func (e *Engine) sweep(wm, now time.Time) {
+	for _, rs := range e.rules {
+		rs.timers.due(wm, func(g *group) { e.visit(rs, g, now) })
+	}
 }
 
 // IncidentEpoch is the default length of an incident epoch: an incident
@@ -401,33 +407,96 @@ func hashString(s string) uint64 {
 	return h
 }
 
-// recentIDs remembers the last n event ids (FIFO) as 64-bit hashes.
+// recentIDs remembers the last n event ids (FIFO) as 64-bit hashes, in an
+// open-addressing table (linear probing, at most 4/5 full, deletion by
+// backward shift) beside the FIFO ring: two flat arrays of uint64, 8 bytes
+// per remembered id in the ring and 10–20 in the table, no per-entry
+// allocation and no tombstones.
 type recentIDs struct {
-	ids  map[uint64]struct{}
-	ring []uint64
-	next int
-	full bool
+	table []uint64 // 0: empty slot
+	mask  uint64
+	shift uint // 64 - log2(len(table))
+	ring  []uint64
+	next  int
+	full  bool
 }
 
 func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{ids: make(map[uint64]struct{}, n), ring: make([]uint64, n)}
+	size, bits := 1, uint(0)
+	for size*4 < 5*n {
+		size <<= 1
+		bits++
+	}
+	return &recentIDs{table: make([]uint64, size), mask: uint64(size - 1), shift: 64 - bits, ring: make([]uint64, n)}
+}
+
+// home is the slot where h's probe starts: Fibonacci hashing, the top bits
+// of h times 2^64/φ (FNV's low bits alone probe poorly).
+func (r *recentIDs) home(h uint64) uint64 {
+	if r.shift == 64 {
+		return 0
+	}
+	return (h * 0x9e3779b97f4a7c15) >> r.shift
 }
 
 // seen reports whether id was seen recently, and remembers it.
 func (r *recentIDs) seen(id string) bool {
 	h := hashString(id)
-	if _, ok := r.ids[h]; ok {
-		return true
+	if h == 0 {
+		h = 1 // 0 marks an empty slot
+	}
+	for i := r.home(h); r.table[i] != 0; i = (i + 1) & r.mask {
+		if r.table[i] == h {
+			return true
+		}
 	}
 	if r.full {
-		delete(r.ids, r.ring[r.next])
+		r.remove(r.ring[r.next])
 	}
+	r.insert(h)
 	r.ring[r.next] = h
-	r.ids[h] = struct{}{}
 	if r.next++; r.next == len(r.ring) {
 		r.next, r.full = 0, true
 	}
 	return false
+}
+
+func (r *recentIDs) insert(h uint64) {
+	i := r.home(h)
+	for r.table[i] != 0 {
+		i = (i + 1) & r.mask
+	}
+	r.table[i] = h
+}
+
+// remove deletes h, shifting later entries of its probe chain back so that
+// every entry stays reachable from its home slot.
+func (r *recentIDs) remove(h uint64) {
+	i := r.home(h)
+	for r.table[i] != h {
+		if r.table[i] == 0 {
+			return
+		}
+		i = (i + 1) & r.mask
+	}
+	for {
+		r.table[i] = 0
+		j := i
+		for {
+			j = (j + 1) & r.mask
+			if r.table[j] == 0 {
+				return
+			}
+			home := r.home(r.table[j])
+			// The entry at j may move to i unless its home lies
+			// cyclically in (i, j].
+			if (j > i && (home <= i || home > j)) || (j < i && home <= i && home > j) {
+				r.table[i] = r.table[j]
+				i = j
+				break
+			}
+		}
+	}
 }
 
 // Advance moves the watermark to to (if later) without an event, firing
@@ -438,7 +507,7 @@ func (e *Engine) Advance(to, now time.Time) []finding.Finding {
 	if to.After(e.watermark) {
 		e.watermark = to
 	}
-	e.timers.due(e.watermark.Add(time.Minute), func(rs *ruleState, g *group) { e.visit(rs, g, now) })
+	e.sweep(e.watermark.Add(time.Minute), now)
 	out := append([]finding.Finding(nil), e.pending...)
 	e.pending = e.pending[:0]
 	e.stats.Findings += uint64(len(out))

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"time"
 
@@ -14,24 +15,63 @@ import (
 // ruleState is one rule's state across its groups.
 type ruleState struct {
 	r      *rules.Rule
-	groups map[string]*group
+	groups groupTable
+	gates  ruleGates
+	timers *timers // the groups' next deadlines
+	// byActor: the rule groups by actor.uid (prefilter.go, isActorUID).
+	byActor bool
 }
 
-// group is one rule's state for one group key (by default one actor).
-type group struct {
-	key      string
-	latest   time.Time // newest event time of this group
-	sum      *window.Sum
-	distinct *window.Distinct
-	seq      *window.Sequence
-	abs      *window.Absence
-	base     *window.Baseline
-	refs     []ref        // contributing event ids within the window (bounded, newest last)
-	actor    *event.Actor // absence rules only: who the pending events belong to
-	matches  float64      // completed sequences / expired absences in the open incident
-	inc      *incident
-	slot     int64 // the timers slot this group is registered in (0: none)
+// ruleGates are the event kinds the rule's conditions require (prefilter.go).
+type ruleGates struct {
+	match, until, then kindGate
+	steps              []kindGate
 }
+
+func newRuleState(r *rules.Rule) *ruleState {
+	rs := &ruleState{r: r, groups: newGroupTable(), timers: newTimers(), byActor: isActorUID(r.GroupBy)}
+	rs.gates.match = gateOf(r.Match)
+	rs.gates.until = gateOf(r.Window.Until)
+	rs.gates.then = gateOf(r.Window.Then)
+	for _, st := range r.Window.Steps {
+		rs.gates.steps = append(rs.gates.steps, gateOf(st.Match))
+	}
+	return rs
+}
+
+// group is one rule's state for one group key (by default one actor). It
+// is kept small (64 bytes): there is one per tracked actor and rule.
+type group struct {
+	rec    groupRec // the key, then the contributing events within the window (bounded, newest last)
+	latest int64    // newest event time of this group, Unix nanoseconds
+	// win is the rule's window: *window.Sum (count, sum), *window.Distinct,
+	// *window.Sequence, *absenceState or *window.Baseline.
+	win     any
+	inc     *incident
+	slot    int32  // the timers slot this group is registered in (0: none)
+	matches uint32 // completed sequences in the open incident
+}
+
+func (g *group) sum() *window.Sum           { return g.win.(*window.Sum) }
+func (g *group) distinct() *window.Distinct { return g.win.(*window.Distinct) }
+func (g *group) seq() *window.Sequence      { return g.win.(*window.Sequence) }
+func (g *group) base() *window.Baseline     { return g.win.(*window.Baseline) }
+
+// absenceState is an absence rule's window and who its pending events
+// belong to (a finding fires on a deadline, without an event at hand).
+type absenceState struct {
+	*window.Absence
+	actor *event.Actor
+}
+
+// abs is the group's absence state, nil for other kinds.
+func (g *group) abs() *absenceState {
+	a, _ := g.win.(*absenceState)
+	return a
+}
+
+// latestTime is the newest event time of the group.
+func (g *group) latestTime() time.Time { return time.Unix(0, g.latest).UTC() }
 
 // incident is an open finding that grows until its cool-down passes.
 type incident struct {
@@ -53,28 +93,27 @@ var errGroupBound = errors.New("detect: group bound reached; event not applied")
 const maxPartial = 64
 
 func (rs *ruleState) group(key string, max int) (*group, bool) {
-	g, ok := rs.groups[key]
-	if ok {
+	if g := rs.groups.get(key); g != nil {
 		return g, true
 	}
-	if len(rs.groups) >= max {
+	if rs.groups.len() >= max {
 		return nil, false
 	}
 	w := rs.r.Window
-	g = &group{key: key}
+	g := &group{rec: newGroupRec(key), latest: math.MinInt64}
 	switch w.Kind {
 	case rules.KindCount, rules.KindSum:
-		g.sum = window.NewSum(w.Over)
+		g.win = window.NewSum(w.Over)
 	case rules.KindDistinct:
-		g.distinct = window.NewDistinct(w.Over, w.ExactUpTo)
+		g.win = window.NewDistinct(w.Over, w.ExactUpTo)
 	case rules.KindSequence:
-		g.seq = window.NewSequence(len(w.Steps), w.Over, maxPartial)
+		g.win = window.NewSequence(len(w.Steps), w.Over, maxPartial)
 	case rules.KindAbsence:
-		g.abs = window.NewAbsence(w.Over, maxPartial)
+		g.win = &absenceState{Absence: window.NewAbsence(w.Over, maxPartial)}
 	case rules.KindBaseline:
-		g.base = window.NewBaseline(w.Over, w.Bucket, w.History)
+		g.win = window.NewBaseline(w.Over, w.Bucket, w.History)
 	}
-	rs.groups[key] = g
+	rs.groups.put(g)
 	return g, true
 }
 
@@ -88,6 +127,9 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 	case rules.KindAbsence:
 		return e.applyAbsence(rs, ev, late)
 	}
+	if !rs.gates.match.admits(e.env.Kind) {
+		return nil
+	}
 	ok, err := r.Match.Bool(e.vm, e.env)
 	if err != nil || !ok {
 		return err
@@ -96,26 +138,29 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 	if err != nil || late {
 		return err // a late event (counted by the caller) never moves a window
 	}
-	g.refs = pushRef(g.refs, ref{at: ev.Time.UnixNano(), id: ev.EventID}, g.latest.Add(-w.Over))
+	latest := g.latestTime()
+	g.rec.push(ev.Time.UnixNano(), ev.EventID, latest.Add(-w.Over).UnixNano())
 	var value float64
 	var start time.Time
 	above := false
 	switch w.Kind {
 	case rules.KindCount:
-		g.sum.Add(ev.Time, 1)
-		g.sum.Advance(g.latest)
-		value = g.sum.Value()
-		start, _ = g.sum.Oldest()
+		sum := g.sum()
+		sum.Add(ev.Time, 1)
+		sum.Advance(latest)
+		value = sum.Value()
+		start, _ = sum.Oldest()
 		above = value >= w.Threshold
 	case rules.KindSum:
 		v, err := w.Value.Number(e.vm, e.env)
 		if err != nil {
 			return err
 		}
-		g.sum.Add(ev.Time, v)
-		g.sum.Advance(g.latest)
-		value = g.sum.Value()
-		start, _ = g.sum.Oldest()
+		sum := g.sum()
+		sum.Add(ev.Time, v)
+		sum.Advance(latest)
+		value = sum.Value()
+		start, _ = sum.Oldest()
 		above = value >= w.Threshold
 	case rules.KindDistinct:
 		vals, err := w.Value.Strings(e.vm, e.env, e.strs[:0])
@@ -123,12 +168,13 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 			return err
 		}
 		e.strs = vals
+		d := g.distinct()
 		for _, v := range vals {
-			g.distinct.Add(hashString(v), ev.Time)
+			d.Add(hashString(v), ev.Time)
 		}
-		g.distinct.Advance(g.latest)
-		value = float64(g.distinct.Count())
-		start, _ = g.distinct.Oldest()
+		d.Advance(latest)
+		value = float64(d.Count())
+		start, _ = d.Oldest()
 		above = value >= w.Threshold
 	case rules.KindBaseline:
 		v := 1.0
@@ -137,11 +183,12 @@ func (e *Engine) apply(rs *ruleState, ev *event.Event, late bool, now time.Time)
 				return err
 			}
 		}
-		g.base.Add(ev.Time, v)
-		g.base.Advance(g.latest)
-		value = g.base.Current()
-		median, n := g.base.Median(g.latest)
-		start = g.latest.Add(-w.Over)
+		base := g.base()
+		base.Add(ev.Time, v)
+		base.Advance(latest)
+		value = base.Current()
+		median, n := base.Median(latest)
+		start = latest.Add(-w.Over)
 		threshold := max(w.Factor*median, w.MinValue)
 		above = n >= w.MinHistory && value >= threshold
 		e.observe(rs, g, ev, value, threshold, start, above, now)
@@ -175,14 +222,14 @@ func (e *Engine) observe(rs *ruleState, g *group, ev *event.Event, value, thresh
 		if es := e.epochStart(r, ev.Time); start.Before(es) {
 			start = es
 		}
-		inc = &incident{f: newFinding(r, e.cfg.Pack.Version, g.key, ev, start), epoch: epoch}
+		inc = &incident{f: newFinding(r, e.cfg.Pack.Version, string(g.rec.key()), ev, start), epoch: epoch}
 		inc.f.Threshold = threshold
-		for _, x := range g.refs {
-			if x.id != ev.EventID && x.at >= start.UnixNano() {
-				inc.f.EventIDs = appendBounded(inc.f.EventIDs, x.id, finding.MaxEventIDs)
+		g.rec.each(func(at int64, id []byte) {
+			if string(id) != ev.EventID && at >= start.UnixNano() {
+				inc.f.EventIDs = appendBounded(inc.f.EventIDs, string(id), finding.MaxEventIDs)
 				inc.f.EventCount++
 			}
-		}
+		})
 		g.inc = inc
 	}
 	inc.addEvent(ev, &e.insp, &e.env.PII)
@@ -278,19 +325,22 @@ func (e *Engine) close(g *group, now time.Time) {
 // and records the event's time as the group's newest when it is. Without
 // create, a group that does not exist yet comes back nil.
 func (e *Engine) touch(rs *ruleState, ev *event.Event, create bool) (*group, error) {
-	key, err := rs.r.GroupBy.Text(e.vm, e.env)
-	if err != nil {
-		return nil, err
+	key := e.env.Actor.UID
+	if !rs.byActor {
+		var err error
+		if key, err = rs.r.GroupBy.Text(e.vm, e.env); err != nil {
+			return nil, err
+		}
 	}
-	if _, ok := rs.groups[key]; !ok && !create {
+	if !create && rs.groups.get(key) == nil {
 		return nil, nil
 	}
 	g, ok := rs.group(key, e.cfg.MaxGroupsPerRule)
 	if !ok {
 		return nil, errGroupBound
 	}
-	if ev.Time.After(g.latest) {
-		g.latest = ev.Time
+	if t := ev.Time.UnixNano(); t > g.latest {
+		g.latest = t
 	}
 	return g, nil
 }
@@ -302,7 +352,7 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 	r := rs.r
 	w := r.Window
 	cancel := false
-	if w.Until != nil {
+	if w.Until != nil && rs.gates.until.admits(e.env.Kind) {
 		ok, err := w.Until.Bool(e.vm, e.env)
 		if err != nil {
 			return err
@@ -310,13 +360,16 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 		cancel = ok
 	}
 	var matched []int
-	if !cancel {
+	if !cancel && rs.gates.match.admits(e.env.Kind) {
 		ok, err := r.Match.Bool(e.vm, e.env)
 		if err != nil {
 			return err
 		}
 		if ok {
 			for i, st := range w.Steps {
+				if !rs.gates.steps[i].admits(e.env.Kind) {
+					continue
+				}
 				hit, err := st.Match.Bool(e.vm, e.env)
 				if err != nil {
 					return err
@@ -334,26 +387,27 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 	if err != nil || late {
 		return err
 	}
-	g.seq.Advance(g.latest)
+	seq := g.seq()
+	seq.Advance(g.latestTime())
 	if cancel {
-		g.seq.Cancel(ev.Time)
+		seq.Cancel(ev.Time)
 		return nil
 	}
 	// Later steps first, so one event never advances a match twice.
 	for k := len(matched) - 1; k >= 0; k-- {
-		done, m := g.seq.Step(matched[k], ev.Time, ev.EventID)
+		done, m := seq.Step(matched[k], ev.Time, ev.EventID)
 		if !done {
 			continue
 		}
-		g.refs = g.refs[:0]
+		g.rec.clearRefs()
 		for _, id := range m.Refs {
-			g.refs = pushRef(g.refs, ref{at: m.Start.UnixNano(), id: id}, time.Time{})
+			g.rec.push(m.Start.UnixNano(), id, noCut)
 		}
 		if g.inc == nil {
 			g.matches = 0
 		}
 		g.matches++
-		e.observe(rs, g, ev, g.matches, 1, m.Start, true, now)
+		e.observe(rs, g, ev, float64(g.matches), 1, m.Start, true, now)
 	}
 	e.schedule(rs, g)
 	return nil
@@ -363,13 +417,17 @@ func (e *Engine) applySequence(rs *ruleState, ev *event.Event, late bool, now ti
 // satisfy them (then); expirations fire in the sweep.
 func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 	r := rs.r
-	isA, err := r.Match.Bool(e.vm, e.env)
-	if err != nil {
-		return err
+	var isA, isB bool
+	var err error
+	if rs.gates.match.admits(e.env.Kind) {
+		if isA, err = r.Match.Bool(e.vm, e.env); err != nil {
+			return err
+		}
 	}
-	isB, err := r.Window.Then.Bool(e.vm, e.env)
-	if err != nil {
-		return err
+	if rs.gates.then.admits(e.env.Kind) {
+		if isB, err = r.Window.Then.Bool(e.vm, e.env); err != nil {
+			return err
+		}
 	}
 	if !isA && !isB {
 		return nil
@@ -380,13 +438,14 @@ func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 	if err != nil || g == nil || late {
 		return err
 	}
+	abs := g.abs()
 	if isB {
-		g.abs.Satisfy(ev.Time)
+		abs.Satisfy(ev.Time)
 	}
 	if isA {
 		a := ev.Actor
-		g.actor = &a
-		g.abs.Expect(ev.Time, ev.EventID)
+		abs.actor = &a
+		abs.Expect(ev.Time, ev.EventID)
 	}
 	e.schedule(rs, g)
 	return nil
@@ -398,16 +457,17 @@ func (e *Engine) applyAbsence(rs *ruleState, ev *event.Event, late bool) error {
 func (e *Engine) visit(rs *ruleState, g *group, now time.Time) {
 	wm := e.watermark
 	r := rs.r
-	if g.abs != nil {
-		for _, p := range g.abs.Expired(wm) {
+	abs := g.abs()
+	if abs != nil {
+		for _, p := range abs.Expired(wm) {
 			e.fireAbsence(rs, g, p, now)
 		}
 	}
 	if g.inc != nil && wm.Sub(g.inc.last) > r.CoolDown {
 		e.close(g, now)
 	}
-	if g.inc == nil && g.idleAt(r).Before(wm) && (g.abs == nil || g.abs.Len() == 0) {
-		delete(rs.groups, g.key)
+	if g.inc == nil && g.idleAt(r).Before(wm) && (abs == nil || abs.Len() == 0) {
+		rs.groups.remove(g)
 		return
 	}
 	e.schedule(rs, g)
@@ -419,17 +479,17 @@ func (e *Engine) schedule(rs *ruleState, g *group) {
 	if g.inc != nil {
 		at = minTime(at, g.inc.last.Add(rs.r.CoolDown+time.Nanosecond))
 	}
-	if g.abs != nil {
-		if d, ok := g.abs.NextDeadline(); ok {
+	if abs := g.abs(); abs != nil {
+		if d, ok := abs.NextDeadline(); ok {
 			at = minTime(at, d.Add(time.Nanosecond))
 		}
 	}
-	e.timers.schedule(rs, g, at)
+	rs.timers.schedule(g, at)
 }
 
 // idleAt is when the group holds nothing any more unless new events come.
 func (g *group) idleAt(r *rules.Rule) time.Time {
-	return g.latest.Add(r.Window.Over + r.Window.History + r.CoolDown)
+	return g.latestTime().Add(r.Window.Over + r.Window.History + r.CoolDown)
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -443,22 +503,26 @@ func (e *Engine) fireAbsence(rs *ruleState, g *group, p window.Pending, now time
 	r := rs.r
 	inc := g.inc
 	epoch := e.epoch(r, p.At)
-	if inc != nil && (p.At.Sub(inc.last) > r.CoolDown || epoch != inc.epoch) {
+	// The absence holds from its deadline on: that is the incident's last
+	// event time, so that whether two absences share an incident depends on
+	// event time alone, not on how far one watermark step moved.
+	if inc != nil && (p.Deadline.Sub(inc.last) > r.CoolDown || epoch != inc.epoch) {
 		e.close(g, now)
 		inc = nil
 	}
 	if inc == nil {
+		actor := g.abs().actor
 		inc = &incident{epoch: epoch, f: finding.Finding{
-			FindingID: finding.ID(r.ID, r.Version, g.key, p.At), RuleID: r.ID, RuleVersion: r.Version,
+			FindingID: finding.ID(r.ID, r.Version, string(g.rec.key()), p.At), RuleID: r.ID, RuleVersion: r.Version,
 			PackVersion: e.cfg.Pack.Version, Title: r.Title, Severity: r.Severity, Shadow: r.Shadow,
-			ActorUID: g.actor.UID, ActorEmail: g.actor.Email, Department: g.actor.Department, WindowStart: p.At.UTC(), WindowEnd: p.Deadline.UTC(), Threshold: 1,
+			ActorUID: actor.UID, ActorEmail: actor.Email, Department: actor.Department, WindowStart: p.At.UTC(), WindowEnd: p.Deadline.UTC(), Threshold: 1,
 		}}
 		g.inc = inc
 	}
 	inc.f.Value++
 	inc.f.EventCount++
 	inc.f.EventIDs = appendBounded(inc.f.EventIDs, p.Ref, finding.MaxEventIDs)
-	inc.last = p.At
+	inc.last = p.Deadline
 	if p.Deadline.After(inc.f.WindowEnd) {
 		inc.f.WindowEnd = p.Deadline.UTC()
 	}
@@ -468,33 +532,6 @@ func (e *Engine) fireAbsence(rs *ruleState, g *group, p window.Pending, now time
 	}
 	inc.nextEmit = inc.f.Value * growthStep
 	e.pending = append(e.pending, e.emit(inc, now))
-}
-
-// ref is a contributing event.
-type ref struct {
-	at int64 // unix nanoseconds
-	id string
-}
-
-// maxGroupRefs bounds the contributing event ids a group remembers before
-// an incident opens (an open incident lists up to finding.MaxEventIDs).
-const maxGroupRefs = 8
-
-// pushRef appends r, drops refs older than cut (when cut is set) and keeps
-// at most maxGroupRefs, the newest.
-func pushRef(refs []ref, r ref, cut time.Time) []ref {
-	refs = append(refs, r)
-	i := 0
-	for i < len(refs) && !cut.IsZero() && refs[i].at < cut.UnixNano() {
-		i++
-	}
-	if over := len(refs) - i - maxGroupRefs; over > 0 {
-		i += over
-	}
-	if i > 0 {
-		refs = append(refs[:0], refs[i:]...)
-	}
-	return refs
 }
 
 func appendBounded(list []string, s string, max int) []string {

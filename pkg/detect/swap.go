@@ -41,25 +41,21 @@ func (e *Engine) SwapPack(p *rules.Pack) error {
 		k := ruleKey{r.ID, r.Version}
 		rs, ok := old[k]
 		if !ok {
-			next = append(next, &ruleState{r: r, groups: make(map[string]*group)})
+			next = append(next, newRuleState(r))
 			continue
 		}
 		delete(old, k)
 		rs.r = r
-		for _, g := range rs.groups {
+		fresh := newRuleState(r)
+		rs.gates, rs.byActor = fresh.gates, fresh.byActor
+		for g := range rs.groups.all() {
 			if inc := g.inc; inc != nil {
 				inc.f.Title, inc.f.Severity, inc.f.Shadow, inc.f.PackVersion = r.Title, r.Severity, r.Shadow, p.Version
 			}
 		}
 		next = append(next, rs)
 	}
-	if len(old) > 0 {
-		dropped := make(map[*ruleState]bool, len(old))
-		for _, rs := range old {
-			dropped[rs] = true
-		}
-		e.timers.drop(func(rs *ruleState) bool { return dropped[rs] })
-	}
+	// The rules left in old are dropped with their groups and timers.
 	e.rules = next
 	e.cfg.Pack = p
 	return nil
@@ -67,21 +63,3 @@ func (e *Engine) SwapPack(p *rules.Pack) error {
 
 // Pack returns the rule pack the engine evaluates.
 func (e *Engine) Pack() *rules.Pack { return e.cfg.Pack }
-
-// drop removes every timer entry whose rule state matches.
-func (w *timers) drop(match func(*ruleState) bool) {
-	for s, entries := range w.slots {
-		kept := entries[:0]
-		for _, en := range entries {
-			if !match(en.rs) {
-				kept = append(kept, en)
-			}
-		}
-		if len(kept) == 0 {
-			delete(w.slots, s)
-		} else {
-			clear(entries[len(kept):])
-			w.slots[s] = kept
-		}
-	}
-}

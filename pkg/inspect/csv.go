@@ -182,6 +182,10 @@ func (r *csvReader) next() (start, end int, endRow, ok bool) {
 	return start, end, endRow, true
 }
 
+// sepIndex maps a candidate delimiter to its place in sniffDelimiter's
+// seps, plus one (one table load per byte instead of four compares).
+var sepIndex = [256]uint8{',': 1, '\t': 2, ';': 3, '|': 4}
+
 // sniffDelimiter picks the field separator of a CSV body from its first
 // line: the most frequent of ',', '\t', ';' and '|' outside quotes, ','
 // when none occurs.
@@ -201,10 +205,8 @@ func sniffDelimiter(b []byte) byte {
 		if c == '\n' {
 			break
 		}
-		for k, s := range seps {
-			if c == s {
-				cnt[k]++
-			}
+		if k := sepIndex[c]; k != 0 {
+			cnt[k-1]++
 		}
 	}
 	best := 0

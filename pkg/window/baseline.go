@@ -1,6 +1,7 @@
 package window
 
 import (
+	"math"
 	"slices"
 	"time"
 	"unsafe"
@@ -19,15 +20,28 @@ import (
 // new group has a short history rather than a history of zeros. The group's
 // first bucket usually covers only part of its activity; it counts as it is.
 //
-// Memory: one Sum for the window plus history/bucket+1 float64 in a ring.
+// Memory: one Sum for the window plus up to history/bucket+1 float64 in a
+// ring, which grows with the buckets the group has been seen for (one for a
+// group seen today only, all of them after a full history).
 type Baseline struct {
-	cur     Sum
-	bucket  int64
-	n       int // buckets in the history
-	ring    []float64
-	headK   int64 // bucket index of the newest ring slot
-	firstK  int64 // bucket index of the first event
-	started bool
+	cur    Sum
+	bucket int64
+	ring   []float64 // empty until the first event
+	headK  int64     // bucket index of the newest ring slot
+	n      int32     // buckets in the history
+	// firstOff is how many buckets before headK the first event's bucket
+	// lies, capped at n+1: beyond that it makes no difference.
+	firstOff int32
+}
+
+func (b *Baseline) started() bool { return len(b.ring) > 0 }
+
+// firstK is the first event's bucket index (or n+1 buckets before headK,
+// if that is later).
+func (b *Baseline) firstK() int64 { return b.headK - int64(b.firstOff) }
+
+func (b *Baseline) setFirstK(k int64) {
+	b.firstOff = int32(min(max(b.headK-k, 0), int64(b.n)+1))
 }
 
 // NewBaseline returns a baseline with a sliding window of the given width,
@@ -37,7 +51,7 @@ func NewBaseline(window, bucket, history time.Duration) *Baseline {
 	if bucket <= 0 || history <= 0 {
 		panic("window: NewBaseline: bucket and history must be positive")
 	}
-	b := &Baseline{bucket: int64(bucket), n: int(ceilDiv(int64(history), int64(bucket)))}
+	b := &Baseline{bucket: int64(bucket), n: int32(min(ceilDiv(int64(history), int64(bucket)), math.MaxInt32-1))}
 	b.cur.init(window)
 	return b
 }
@@ -47,12 +61,12 @@ func NewBaseline(window, bucket, history time.Duration) *Baseline {
 func (b *Baseline) Add(t time.Time, v float64) {
 	b.cur.Add(t, v)
 	k := floorDiv(t.UnixNano(), b.bucket)
-	if !b.started {
-		b.started = true
-		b.ring = make([]float64, b.n+1)
-		b.headK, b.firstK = k, k
+	if !b.started() {
+		b.ring = make([]float64, 1)
+		b.headK, b.firstOff = k, 0
 	}
-	b.firstK = min(b.firstK, k)
+	b.setFirstK(min(b.firstK(), k))
+	b.grow(max(k, b.headK))
 	if k > b.headK {
 		b.roll(k)
 	}
@@ -60,6 +74,26 @@ func (b *Baseline) Add(t time.Time, v float64) {
 		return
 	}
 	b.ring[b.slot(k)] += v
+}
+
+// grow makes the ring hold every bucket from the first event's to hi, or
+// the history+1 newest of them: the ring always covers the buckets Median
+// reads, so it answers as a full-size ring would.
+func (b *Baseline) grow(hi int64) {
+	need := min(hi-b.firstK()+1, int64(b.n)+1)
+	if need <= int64(len(b.ring)) {
+		return
+	}
+	c := int(max(need, min(2*int64(len(b.ring)), int64(b.n)+1)))
+	old := b.ring
+	b.ring = make([]float64, c)
+	for k := b.headK - int64(len(old)) + 1; k <= b.headK; k++ {
+		m := k % int64(len(old))
+		if m < 0 {
+			m += int64(len(old))
+		}
+		b.ring[b.slot(k)] = old[m]
+	}
 }
 
 func (b *Baseline) slot(k int64) int {
@@ -76,13 +110,16 @@ func (b *Baseline) roll(k int64) {
 	for i := from; i <= k; i++ {
 		b.ring[b.slot(i)] = 0
 	}
+	first := b.firstK()
 	b.headK = k
+	b.setFirstK(first)
 }
 
 // Advance moves the sliding window's end and the current bucket to now.
 func (b *Baseline) Advance(now time.Time) {
 	b.cur.Advance(now)
-	if k := floorDiv(now.UnixNano(), b.bucket); b.started && k > b.headK {
+	if k := floorDiv(now.UnixNano(), b.bucket); b.started() && k > b.headK {
+		b.grow(k)
 		b.roll(k)
 	}
 }
@@ -96,11 +133,11 @@ func (b *Baseline) Current() float64 { return b.cur.Value() }
 // over (each bucket since the group's first event, idle ones as 0). It is
 // (0, 0) before the first event or within its first bucket.
 func (b *Baseline) Median(now time.Time) (float64, int) {
-	if !b.started {
+	if !b.started() {
 		return 0, 0
 	}
 	cur := floorDiv(now.UnixNano(), b.bucket)
-	lo := max(cur-int64(b.n), b.firstK, b.headK-int64(len(b.ring))+1)
+	lo := max(cur-int64(b.n), b.firstK(), b.headK-int64(len(b.ring))+1)
 	var stack [64]float64
 	vals := stack[:0]
 	for k := lo; k < cur; k++ {

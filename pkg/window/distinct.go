@@ -37,18 +37,21 @@ const smallDistinct = 16
 type Distinct struct {
 	width int64
 	now   int64
-	max   int
-	p     uint8
 
 	// Exact mode: nodes linked in ascending last-seen order, head oldest.
-	nodes      []dnode
-	head, tail int32
-	free       int32 // free-node list, linked through next
-	live       int
-	index      map[uint64]int32 // nil while live <= smallDistinct
-	indexPeak  int              // largest len(index) since it was made
+	nodes []dnode
+	// index finds a value's node beyond smallDistinct values: open
+	// addressing (linear probing, at most half full) over node numbers + 1,
+	// 0 marking an empty slot: 4 bytes a slot, 8–16 per value.
+	index []int32
 
 	sketch *slidingHLL // non-nil in sketch mode
+
+	head, tail int32
+	free       int32 // free-node list, linked through next
+	live       int32
+	max        int32
+	p          uint8
 }
 
 type dnode struct {
@@ -71,7 +74,7 @@ func NewDistinctPrecision(w time.Duration, limit int, p int) *Distinct {
 		limit = DefaultDistinctExact
 	}
 	p = max(4, min(14, p))
-	return &Distinct{width: int64(w), now: noTime, max: limit, p: uint8(p), head: -1, tail: -1, free: -1}
+	return &Distinct{width: int64(w), now: noTime, max: int32(min(limit, math.MaxInt32)), p: uint8(p), head: -1, tail: -1, free: -1}
 }
 
 // Add records value v (a 64-bit hash of the value) seen at t. A sighting at
@@ -104,10 +107,10 @@ func (d *Distinct) Add(v uint64, t time.Time) {
 	i := d.alloc(v, ts)
 	d.link(i)
 	d.live++
-	if d.index != nil {
-		d.index[v] = i
-		d.indexPeak = max(d.indexPeak, len(d.index))
-	} else if d.live > smallDistinct {
+	switch {
+	case d.index != nil && 2*int(d.live) <= len(d.index):
+		d.indexPut(i)
+	case d.live > smallDistinct:
 		d.buildIndex()
 	}
 }
@@ -115,10 +118,16 @@ func (d *Distinct) Add(v uint64, t time.Time) {
 // find returns the node of v or -1.
 func (d *Distinct) find(v uint64) int32 {
 	if d.index != nil {
-		if i, ok := d.index[v]; ok {
-			return i
+		mask := len(d.index) - 1
+		for j := d.home(v); ; j = (j + 1) & mask {
+			e := d.index[j]
+			if e == 0 {
+				return -1
+			}
+			if d.nodes[e-1].v == v {
+				return e - 1
+			}
 		}
-		return -1
 	}
 	for i := d.tail; i >= 0; i = d.nodes[i].prev {
 		if d.nodes[i].v == v {
@@ -133,6 +142,13 @@ func (d *Distinct) alloc(v uint64, ts int64) int32 {
 		d.free = d.nodes[i].next
 		d.nodes[i] = dnode{v: v, t: ts}
 		return i
+	}
+	if len(d.nodes) == cap(d.nodes) {
+		// Grow by a quarter (append would double): most groups hold a few
+		// values, and a busy one is compacted when it shrinks.
+		nodes := make([]dnode, len(d.nodes), len(d.nodes)+len(d.nodes)/4+2)
+		copy(nodes, d.nodes)
+		d.nodes = nodes
 	}
 	d.nodes = append(d.nodes, dnode{v: v, t: ts})
 	return int32(len(d.nodes) - 1)
@@ -175,12 +191,57 @@ func (d *Distinct) unlink(i int32) {
 	}
 }
 
+// buildIndex makes an index a quarter full for the live values.
 func (d *Distinct) buildIndex() {
-	d.index = make(map[uint64]int32, 2*d.live)
-	for i := d.head; i >= 0; i = d.nodes[i].next {
-		d.index[d.nodes[i].v] = i
+	size := 8
+	for size < 4*int(d.live) {
+		size <<= 1
 	}
-	d.indexPeak = d.live
+	d.index = make([]int32, size)
+	for i := d.head; i >= 0; i = d.nodes[i].next {
+		d.indexPut(i)
+	}
+}
+
+// home is the index slot where value v's probe starts.
+func (d *Distinct) home(v uint64) int { return int(mix(v) & uint64(len(d.index)-1)) }
+
+func (d *Distinct) indexPut(i int32) {
+	mask := len(d.index) - 1
+	j := d.home(d.nodes[i].v)
+	for d.index[j] != 0 {
+		j = (j + 1) & mask
+	}
+	d.index[j] = i + 1
+}
+
+// indexDelete removes node i's entry, shifting the rest of its probe run
+// back so that every entry stays reachable from its home slot.
+func (d *Distinct) indexDelete(i int32) {
+	mask := len(d.index) - 1
+	j := d.home(d.nodes[i].v)
+	for d.index[j] != i+1 {
+		j = (j + 1) & mask
+	}
+	for {
+		d.index[j] = 0
+		k := j
+		for {
+			k = (k + 1) & mask
+			e := d.index[k]
+			if e == 0 {
+				return
+			}
+			h := d.home(d.nodes[e-1].v)
+			// The entry at k may fill j unless its home lies cyclically
+			// in (j, k].
+			if (j < k && (h <= j || h > k)) || (j > k && h <= j && h > k) {
+				d.index[j] = e
+				j = k
+				break
+			}
+		}
+	}
 }
 
 // toSketch moves the exact values and the new one into a sliding HLL.
@@ -202,7 +263,7 @@ func (d *Distinct) toSketch(v uint64, ts int64) {
 }
 
 func (d *Distinct) resetExact() {
-	d.nodes, d.index, d.indexPeak = nil, nil, 0
+	d.nodes, d.index = nil, nil
 	d.head, d.tail, d.free, d.live = -1, -1, -1, 0
 }
 
@@ -227,14 +288,14 @@ func (d *Distinct) Advance(now time.Time) {
 		i := d.head
 		d.unlink(i)
 		if d.index != nil {
-			delete(d.index, d.nodes[i].v)
+			d.indexDelete(i)
 		}
 		d.nodes[i] = dnode{next: d.free}
 		d.free = i
 		d.live--
 		evicted = true
 	}
-	if evicted && (d.live == 0 || (cap(d.nodes) > 2*smallDistinct && d.live*4 <= cap(d.nodes))) {
+	if evicted && (d.live == 0 || (cap(d.nodes) > 2*smallDistinct && int(d.live)*4 <= cap(d.nodes))) {
 		d.compact()
 	}
 }
@@ -254,7 +315,7 @@ func (d *Distinct) compact() {
 	}
 	nodes[len(nodes)-1].next = -1
 	d.nodes, d.head, d.tail, d.free = nodes, 0, int32(len(nodes)-1), -1
-	d.index, d.indexPeak = nil, 0
+	d.index = nil
 	if d.live > smallDistinct {
 		d.buildIndex()
 	}
@@ -266,7 +327,7 @@ func (d *Distinct) Count() int {
 	if d.sketch != nil {
 		return int(math.Round(d.sketch.estimate()))
 	}
-	return d.live
+	return int(d.live)
 }
 
 // Estimate is the number of distinct values in the window and whether it is
@@ -302,22 +363,9 @@ func (d *Distinct) Saturated() bool { return d.sketch != nil }
 // Size is the approximate number of bytes the counter holds.
 func (d *Distinct) Size() int {
 	n := int(unsafe.Sizeof(*d)) + cap(d.nodes)*int(unsafe.Sizeof(dnode{}))
-	if d.index != nil {
-		n += mapBytes(d.indexPeak)
-	}
+	n += 4 * cap(d.index)
 	if d.sketch != nil {
 		n += d.sketch.size()
 	}
 	return n
-}
-
-// mapBytes approximates the memory of a Go map[uint64]int32 that held up to
-// n entries: groups of 8 slots of 16 bytes plus a control word, at most 7/8
-// full, in power-of-two tables, plus the map header.
-func mapBytes(n int) int {
-	slots := 8
-	for slots*7/8 < n {
-		slots *= 2
-	}
-	return 48 + slots/8*(8+8*16)
 }

@@ -74,12 +74,20 @@ func ceilDiv(a, b int64) int64 {
 // It shrinks when it is mostly empty, so a burst does not pin memory.
 type ring[T any] struct {
 	buf  []T
-	head int
-	n    int
+	head int32
+	n    int32
+}
+
+// len is the number of elements; a nil ring is empty.
+func (r *ring[T]) len() int {
+	if r == nil {
+		return 0
+	}
+	return int(r.n)
 }
 
 func (r *ring[T]) idx(i int) int {
-	j := r.head + i
+	j := int(r.head) + i
 	if j >= len(r.buf) {
 		j -= len(r.buf)
 	}
@@ -90,28 +98,39 @@ func (r *ring[T]) at(i int) *T { return &r.buf[r.idx(i)] }
 
 func (r *ring[T]) front() *T { return &r.buf[r.head] }
 
-func (r *ring[T]) back() *T { return r.at(r.n - 1) }
+func (r *ring[T]) back() *T { return r.at(int(r.n) - 1) }
 
 func (r *ring[T]) resize(c int) {
 	nb := make([]T, c)
-	for i := 0; i < r.n; i++ {
+	for i := 0; i < int(r.n); i++ {
 		nb[i] = *r.at(i)
 	}
 	r.buf, r.head = nb, 0
 }
 
-func (r *ring[T]) pushBack(x T) {
-	if r.n == len(r.buf) {
-		r.resize(len(r.buf) + len(r.buf)/2 + 2)
+// grown is the next capacity: ×1.5 + 2.
+func (r *ring[T]) grown() int { return len(r.buf) + len(r.buf)/2 + 2 }
+
+// reserve makes room for one more element, growing to at most limit (or
+// just enough) when it is full.
+func (r *ring[T]) reserve(limit int) {
+	if int(r.n) == len(r.buf) {
+		r.resize(max(min(r.grown(), limit), int(r.n)+1))
 	}
-	*r.at(r.n) = x
+}
+
+func (r *ring[T]) pushBack(x T) {
+	if int(r.n) == len(r.buf) {
+		r.resize(r.grown())
+	}
+	*r.at(int(r.n)) = x
 	r.n++
 }
 
 // insert puts x at position i (0 <= i <= len), shifting the later elements.
 func (r *ring[T]) insert(i int, x T) {
 	r.pushBack(x)
-	for j := r.n - 1; j > i; j-- {
+	for j := int(r.n) - 1; j > i; j-- {
 		*r.at(j) = *r.at(j - 1)
 	}
 	*r.at(i) = x
@@ -121,15 +140,15 @@ func (r *ring[T]) popFront() {
 	var zero T
 	r.buf[r.head] = zero
 	r.head++
-	if r.head == len(r.buf) {
+	if int(r.head) == len(r.buf) {
 		r.head = 0
 	}
 	r.n--
 	if r.n == 0 {
 		r.head = 0
 	}
-	if len(r.buf) > 8 && r.n <= len(r.buf)/4 {
-		r.resize(r.n * 2)
+	if len(r.buf) > 8 && int(r.n) <= len(r.buf)/4 {
+		r.resize(int(r.n) * 2)
 	}
 }
 

@@ -28,17 +28,16 @@ const SumGrain = 64
 // happened within W is always seen. While at most SumExact events are in the
 // window the figures are exact. Memory is bounded by SumExact exact entries
 // plus one sub-bucket per grain of the window (65) plus the late events' own
-// grains: 120 bytes idle, at most about 2.7 KiB whatever the event rate.
+// grains: 72 bytes idle, at most about 2.7 KiB whatever the event rate.
 //
 // Values are float64: sums of integers (counts, bytes) are exact below 2^53.
 type Sum struct {
 	width  int64
-	grain  int64
 	now    int64
 	sum    float64
 	n      int
 	exact  ring[sample]
-	coarse ring[bucket]
+	coarse *ring[bucket] // nil until events are coalesced (few groups get there)
 }
 
 type sample struct {
@@ -67,9 +66,12 @@ func (s *Sum) init(width time.Duration) {
 		panic("window: NewSum: width must be positive")
 	}
 	s.width = int64(width)
-	s.grain = max(s.width/SumGrain, 1)
 	s.now = noTime
 }
+
+// grain is the width of a coarse sub-bucket, W/SumGrain (computed, not
+// stored: a Sum is kept per group and small).
+func (s *Sum) grain() int64 { return max(s.width/SumGrain, 1) }
 
 // Add records value v of an event at t. An event at or before the start of
 // the current window (t <= now-W) is ignored; a late event inside the window
@@ -82,22 +84,23 @@ func (s *Sum) Add(t time.Time, v float64) {
 	s.sum += v
 	s.n++
 	// Invariant: every coarse bucket is no newer than every exact sample.
-	if s.coarse.n > 0 {
-		if (s.exact.n > 0 && ts < s.exact.front().t) || (s.exact.n == 0 && ts < s.coarse.back().t) {
+	if s.coarse.len() > 0 {
+		if (s.exact.len() > 0 && ts < s.exact.front().t) || (s.exact.len() == 0 && ts < s.coarse.back().t) {
 			s.merge(ts, v, 1)
 			return
 		}
 	}
-	i := s.exact.n
+	s.exact.reserve(SumExact + 1) // it never holds more
+	i := s.exact.len()
 	for i > 0 && s.exact.at(i-1).t > ts {
 		i--
 	}
-	if i == s.exact.n {
+	if i == s.exact.len() {
 		s.exact.pushBack(sample{ts, v})
 	} else {
 		s.exact.insert(i, sample{ts, v})
 	}
-	if s.exact.n > SumExact {
+	if s.exact.len() > SumExact {
 		old := *s.exact.front()
 		s.exact.popFront()
 		s.merge(old.t, old.v, 1)
@@ -106,12 +109,13 @@ func (s *Sum) Add(t time.Time, v float64) {
 
 // merge adds n events worth v at ts to the coarse bucket of ts's grain.
 func (s *Sum) merge(ts int64, v float64, n int64) {
-	cell := floorDiv(ts, s.grain)
+	g := s.grain()
+	cell := floorDiv(ts, g)
 	// Fast path: the newest bucket (events arrive mostly in order).
-	i := s.coarse.n
+	i := s.coarse.len()
 	if i > 0 {
 		b := s.coarse.back()
-		bc := floorDiv(b.t, s.grain)
+		bc := floorDiv(b.t, g)
 		if bc == cell {
 			b.v += v
 			b.n += n
@@ -120,16 +124,16 @@ func (s *Sum) merge(ts int64, v float64, n int64) {
 		}
 		if bc > cell {
 			// Late: binary search the first bucket whose grain is >= cell.
-			lo, hi := 0, s.coarse.n
+			lo, hi := 0, s.coarse.len()
 			for lo < hi {
 				m := (lo + hi) / 2
-				if floorDiv(s.coarse.at(m).t, s.grain) < cell {
+				if floorDiv(s.coarse.at(m).t, g) < cell {
 					lo = m + 1
 				} else {
 					hi = m
 				}
 			}
-			if b := s.coarse.at(lo); floorDiv(b.t, s.grain) == cell {
+			if b := s.coarse.at(lo); floorDiv(b.t, g) == cell {
 				b.v += v
 				b.n += n
 				b.t = max(b.t, ts)
@@ -138,7 +142,10 @@ func (s *Sum) merge(ts int64, v float64, n int64) {
 			i = lo
 		}
 	}
-	if i == s.coarse.n {
+	if s.coarse == nil {
+		s.coarse = new(ring[bucket])
+	}
+	if i == s.coarse.len() {
 		s.coarse.pushBack(bucket{ts, v, n})
 	} else {
 		s.coarse.insert(i, bucket{ts, v, n})
@@ -154,13 +161,13 @@ func (s *Sum) Advance(now time.Time) {
 	}
 	s.now = ns
 	cut := cutoff(ns, s.width)
-	for s.coarse.n > 0 && s.coarse.front().t <= cut {
+	for s.coarse.len() > 0 && s.coarse.front().t <= cut {
 		b := s.coarse.front()
 		s.sum -= b.v
 		s.n -= int(b.n)
 		s.coarse.popFront()
 	}
-	for s.exact.n > 0 && s.exact.front().t <= cut {
+	for s.exact.len() > 0 && s.exact.front().t <= cut {
 		s.sum -= s.exact.front().v
 		s.n--
 		s.exact.popFront()
@@ -170,7 +177,7 @@ func (s *Sum) Advance(now time.Time) {
 		// holds no buffers.
 		s.sum = 0
 		s.exact.clear()
-		s.coarse.clear()
+		s.coarse = nil
 	}
 }
 
@@ -188,9 +195,9 @@ func (s *Sum) Empty() bool { return s.n == 0 }
 // event itself.
 func (s *Sum) Oldest() (time.Time, bool) {
 	switch {
-	case s.coarse.n > 0:
-		return time.Unix(0, floorDiv(s.coarse.front().t, s.grain)*s.grain).UTC(), true
-	case s.exact.n > 0:
+	case s.coarse.len() > 0:
+		return time.Unix(0, floorDiv(s.coarse.front().t, s.grain())*s.grain()).UTC(), true
+	case s.exact.len() > 0:
 		return time.Unix(0, s.exact.front().t).UTC(), true
 	}
 	return time.Time{}, false
@@ -202,5 +209,9 @@ func (s *Sum) Size() int {
 }
 
 func (s *Sum) sizeEntries() int {
-	return len(s.exact.buf)*int(unsafe.Sizeof(sample{})) + len(s.coarse.buf)*int(unsafe.Sizeof(bucket{}))
+	n := len(s.exact.buf) * int(unsafe.Sizeof(sample{}))
+	if s.coarse != nil {
+		n += int(unsafe.Sizeof(*s.coarse)) + len(s.coarse.buf)*int(unsafe.Sizeof(bucket{}))
+	}
+	return n
 }
