@@ -17,6 +17,7 @@ import (
 //
 //	leakline loadtest [-employees N -customers N -days N -seed N]
 //	                  [-rate EPS -duration D | -unpaced] [-processes]
+//	                  [-sink-batch N -sink-flush D -retention BYTES] [-cpuprofile FILE] [-memprofile FILE]
 //	                  [-report FILE.json] [-chart FILE.html] [-v]
 func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
@@ -31,6 +32,11 @@ func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs.BoolVar(&opt.Unpaced, "unpaced", false, "time-compressed mode: write slices back to back without waiting for the normalizer (capacity; detection may suffer)")
 	fs.DurationVar(&opt.Progress, "progress", 2*time.Second, "interval of progress lines")
 	fs.DurationVar(&opt.Timeout, "timeout", 0, "bound on the whole run (default 10m + duration)")
+	fs.IntVar(&opt.SinkBatch, "sink-batch", 0, "chsink insert batch in rows (0: 20000 in rate mode, the sink's default otherwise)")
+	fs.DurationVar(&opt.SinkFlush, "sink-flush", 0, "chsink flush interval (0: 250ms in rate mode, the sink's default otherwise)")
+	fs.Int64Var(&opt.Retention, "retention", 0, "embedded broker: record bytes kept per partition, never past the stages' commits (0: 8 MiB in rate mode, everything otherwise; -1: everything)")
+	fs.StringVar(&opt.CPUProfile, "cpuprofile", "", "write a CPU profile of the load-test process from the start of production until every event is stored (labels role=stages|pager|loadgen; go tool pprof -tags FILE)")
+	fs.StringVar(&opt.MemProfile, "memprofile", "", "write a heap profile of the load-test process once every event is stored")
 	report := fs.String("report", "", "write the JSON report to this file")
 	chart := fs.String("chart", "", "write an HTML page with SVG charts of throughput, lag and latency to this file")
 	fs.BoolVar(&opt.Processes, "processes", false, "run normalizer, detector, chsink and pager as child processes built from services/ (needs the go command; run from the Leakline module) and report each one's peak memory")

@@ -118,3 +118,28 @@ func committedLag(ends map[string]map[int]partitionRange, committed map[string][
 	}
 	return lag
 }
+
+// firstOffsets sums the first offset of every partition of topics: the
+// records retention deleted from them.
+func (l *lagReader) firstOffsets(ctx context.Context, topics ...string) (int64, error) {
+	req := &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{}}
+	for _, t := range topics {
+		for p := 0; p < l.partitions; p++ {
+			req.Topics[t] = append(req.Topics[t], kafka.FirstOffsetOf(p))
+		}
+	}
+	resp, err := l.client.ListOffsets(ctx, req)
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: list first offsets: %w", err)
+	}
+	var n int64
+	for t, ps := range resp.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return 0, fmt.Errorf("loadtest: first offset of %s/%d: %w", t, p.Partition, p.Error)
+			}
+			n += max(p.FirstOffset, 0)
+		}
+	}
+	return n, nil
+}

@@ -33,6 +33,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/leakline/leakline/pkg/chserver"
+	"github.com/leakline/leakline/pkg/chsink"
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/detect"
 	"github.com/leakline/leakline/pkg/edm"
@@ -84,6 +87,29 @@ type Options struct {
 	// ServiceLogs receives the service processes' logs (-processes); nil
 	// discards them.
 	ServiceLogs io.Writer
+	// SinkBatch and SinkFlush are chsink's batch size and flush interval
+	// (chsink.Config.BatchSize/FlushInterval; LEAKLINE_SINK_BATCH/_FLUSH
+	// with Processes). Zero: in rate mode 20,000 rows and 250 ms — large
+	// inserts cost ClickHouse 18.16 less CPU per row (docs/BENCHMARKS.md
+	// "Pipeline capacity"), and the flush interval, which every event waits
+	// half of on average, bounds the latency (a 1 s flush alone puts the
+	// p99 near 1 s) — otherwise the sink's defaults.
+	SinkBatch int
+	SinkFlush time.Duration
+	// Retention bounds the embedded broker's memory (embedkafka.Retention):
+	// about this many record bytes kept per partition of the source,
+	// normalized and event-metadata topics, never cut past the committed
+	// offset of any stage's consumer group. Zero: 8 MiB in rate mode, none
+	// (keep everything) in time-compressed mode; negative: none.
+	Retention int64
+	// CPUProfile, when set, is a file for a CPU profile of this process
+	// from the start of production until every event summary is stored;
+	// samples carry the label role=stages|pager|loadgen (unlabelled: the
+	// embedded broker, the monitor and the runtime).
+	CPUProfile string
+	// MemProfile, when set, is a file for a heap profile (live objects)
+	// taken once every event summary is stored, before the stages stop.
+	MemProfile string
 	// Now is the wall clock used to place the simulated days in
 	// time-compressed mode (the last one is the day before yesterday, so
 	// no event is future-dated); zero means time.Now().
@@ -140,6 +166,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
+	if opt.Rate > 0 {
+		opt = opt.rateDefaults()
+	}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
 	out := opt.Out
@@ -172,7 +201,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	// The webhook secret is printable: service processes get it through
 	// their environment.
 	secret := []byte(hex.EncodeToString(raw))
-	broker, err := embedkafka.Start(embedkafka.Options{Logger: opt.Log})
+	topics := kafkaio.DefaultTopics()
+	broker, err := embedkafka.Start(embedkafka.Options{Logger: opt.Log, Retention: brokerRetention(opt.Retention, topics)})
 	if err != nil {
 		return nil, fmt.Errorf("loadtest: kafka: %w", err)
 	}
@@ -186,8 +216,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	cfg := pipeline.Config{
 		Kafka:      kafkaio.Config{Brokers: broker.Addrs(), ClientID: "leakline-loadtest"},
-		Topics:     kafkaio.DefaultTopics(),
+		Topics:     topics,
 		Store:      chstore.Config{Addr: ch.Addr(), Database: opt.Database},
+		Sink:       chsink.Config{BatchSize: opt.SinkBatch, FlushInterval: opt.SinkFlush},
 		Engine:     detect.DefaultConfig(),
 		HMACKey:    key,
 		Partitions: partitions,
@@ -223,7 +254,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		defer os.RemoveAll(dir)
 		fmt.Fprintf(out, "  building and starting %s as processes\n", strings.Join(processServices, ", "))
 		ps, err := startProcesses(ctx, processConfig{kafka: cfg.Kafka, ch: cfg.Store, key: key, index: idx, hookURL: recv.URL(),
-			secret: secret, dir: dir, logs: opt.ServiceLogs, store: store, partition: partitions})
+			secret: secret, dir: dir, logs: opt.ServiceLogs, store: store, partition: partitions,
+			sinkBatch: opt.SinkBatch, sinkFlush: opt.SinkFlush})
 		if err != nil {
 			return nil, err
 		}
@@ -268,9 +300,21 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		out: out, every: opt.Progress, total: total, ctr: &ctr, st: st, recv: recv,
 		lag: newLagReader(cfg.Kafka, cfg.Topics, partitions), store: store, db: opt.Database,
 		stored: map[string]time.Time{}, maxLag: map[string]int64{},
+		brokerBytes: func() int64 { return broker.StoredBytes(topics.All()...) },
 	}
 	if plan != nil {
 		mon.duration = opt.Duration
+	}
+	stopProfile := func() {}
+	if opt.CPUProfile != "" {
+		if stopProfile, err = startCPUProfile(opt.CPUProfile); err != nil {
+			return fail(err)
+		}
+		defer stopProfile()
+	}
+	cpu0, err := cpuNow(st, ch.PID())
+	if err != nil {
+		return fail(err)
 	}
 	t0 := time.Now()
 	mon.t0 = t0
@@ -283,7 +327,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	// Produce.
 	var prod production
 	if plan != nil {
-		if err := produceRate(gctx, cfg.Kafka, cfg.Topics, plan, t0, &ctr); err != nil {
+		if err := labelled(gctx, "loadgen", func(ctx context.Context) error { return produceRate(ctx, cfg.Kafka, cfg.Topics, plan, t0, &ctr) }); err != nil {
 			return fail(err)
 		}
 		prod = plan.production(t0)
@@ -310,6 +354,16 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		}
 	}
 	done := time.Now()
+	stopProfile()
+	if opt.MemProfile != "" {
+		if err := writeHeapProfile(opt.MemProfile); err != nil {
+			return fail(err)
+		}
+	}
+	cpu1, err := cpuNow(st, ch.PID())
+	if err != nil {
+		return fail(err)
+	}
 	var finalLag map[string]int64
 	for {
 		lag, err := mon.lag.Lag(gctx)
@@ -341,6 +395,10 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if badPages > 0 {
 		return fail(fmt.Errorf("loadtest: the receiver refused %d webhook bodies (bad signature or body)", badPages))
 	}
+	cut, err := mon.lag.firstOffsets(ctx, brokerRetention(1, cfg.Topics).Topics...)
+	if err != nil {
+		return fail(err)
+	}
 	late, err := st.lateEvents(ctx) // before the stages stop
 	if err != nil {
 		return fail(err)
@@ -369,6 +427,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep.LatencySamples = len(samples)
 	rep.LatencyMethod = latencyMethod
 	rep.Series, rep.MaxLag = mon.results()
+	rep.CPU = cpu1.since(cpu0, total)
 	rep.FinalLag = finalLag
 	switch {
 	case plan != nil:
@@ -380,7 +439,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	default:
 		rep.Mode = "time-compressed, paced: each 5-minute slice of event time waits until the normalizer consumed the previous one"
 	}
-	rep.Memory = Memory{GoHeapPeakBytes: mon.heapPeak(), Note: memoryNote}
+	rep.Memory = Memory{GoHeapPeakBytes: mon.heapPeak(), BrokerPeakBytes: mon.brokerPeak(), BrokerRetentionBytes: max(opt.Retention, 0), BrokerRecordsCut: cut, Note: memoryNote}
 	if opt.Processes {
 		rep.Memory.Services = services
 		rep.Memory.Note = processMemoryNote
@@ -392,6 +451,114 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
+}
+
+// Rate-mode defaults (Options.SinkBatch, SinkFlush, Retention).
+const (
+	rateSinkBatch = 20_000
+	rateSinkFlush = 250 * time.Millisecond
+	rateRetention = 8 << 20
+)
+
+// rateDefaults fills the rate mode's defaults of the zero fields.
+func (o Options) rateDefaults() Options {
+	if o.SinkBatch == 0 {
+		o.SinkBatch = rateSinkBatch
+	}
+	if o.SinkFlush == 0 {
+		o.SinkFlush = rateSinkFlush
+	}
+	if o.Retention == 0 {
+		o.Retention = rateRetention
+	}
+	return o
+}
+
+// brokerRetention bounds the topics that carry every event (the two
+// source topics, normalized events and event metadata) to bytes per
+// partition, never past the commits of the stages' consumer groups. The
+// findings topic is not bounded: it is small, and the scorer reads it
+// back from the start (firstWindowEnds) once the run is over.
+func brokerRetention(bytes int64, t kafkaio.Topics) embedkafka.Retention {
+	if bytes <= 0 {
+		return embedkafka.Retention{}
+	}
+	var groups []string
+	for _, g := range lagGroups {
+		groups = append(groups, g.group)
+	}
+	return embedkafka.Retention{
+		Bytes:  bytes,
+		Topics: []string{t.CRMAccess, t.Outbound, t.Events, t.EventMeta},
+		Groups: groups,
+	}
+}
+
+// cpuSample is the CPU time used so far by this process, ClickHouse and
+// the service processes.
+type cpuSample struct{ self, ch, services time.Duration }
+
+func cpuNow(st stages, chPID int) (cpuSample, error) {
+	self, err := selfCPU()
+	if err != nil {
+		return cpuSample{}, err
+	}
+	ch, err := procCPU(chPID)
+	if err != nil {
+		return cpuSample{}, err
+	}
+	return cpuSample{self: self, ch: ch, services: st.cpu()}, nil
+}
+
+// since is the CPU used between s0 and s, in total and per event.
+func (s cpuSample) since(s0 cpuSample, events int) CPU {
+	per := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(max(events, 1)) }
+	c := CPU{
+		ProcessSeconds:    (s.self - s0.self).Seconds(),
+		ClickHouseSeconds: (s.ch - s0.ch).Seconds(),
+		ServicesSeconds:   (s.services - s0.services).Seconds(),
+	}
+	c.ProcessUSPerEvent, c.ClickHouseUSPerEvent = per(s.self-s0.self), per(s.ch-s0.ch)
+	if c.ServicesSeconds > 0 {
+		c.ServicesUSPerEvent = per(s.services - s0.services)
+	}
+	return c
+}
+
+// startCPUProfile writes a CPU profile to path until the returned stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("loadtest: cpu profile: %w", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
+	}, nil
+}
+
+// writeHeapProfile writes the live heap (after a GC) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("loadtest: heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("loadtest: heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("loadtest: heap profile: %w", err)
+	}
+	return nil
 }
 
 // caughtUp reports whether every consumer group has committed everything.

@@ -108,8 +108,13 @@ func TestRateModePagerInTheLoop(t *testing.T) {
 	var progress strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	// A broker retention far below the run's volume (~0.2 MB per
+	// partition of each source topic): the broker cuts while the run goes
+	// on, and the complete scores below show that nothing was cut before
+	// every stage had committed it.
+	const retention = 32 << 10
 	rep, err := Run(ctx, Options{Employees: 30, Customers: 3000, Days: 3, Seed: 11, Rate: 1500, Duration: 6 * time.Second,
-		CH: ch, Database: "loadtest_rate", Out: &progress, Progress: 2 * time.Second})
+		Retention: retention, CH: ch, Database: "loadtest_rate", Out: &progress, Progress: 2 * time.Second})
 	if err != nil {
 		t.Fatalf("run: %v\n%s", err, progress.String())
 	}
@@ -120,6 +125,15 @@ func TestRateModePagerInTheLoop(t *testing.T) {
 	}
 	if rep.EmployeeDays <= 0 {
 		t.Errorf("employee-days %v", rep.EmployeeDays)
+	}
+	if rep.Memory.BrokerRetentionBytes != retention || rep.Memory.BrokerPeakBytes <= 0 {
+		t.Errorf("broker retention %d, peak %d bytes; want %d and > 0", rep.Memory.BrokerRetentionBytes, rep.Memory.BrokerPeakBytes, retention)
+	}
+	if rep.CPU.ProcessSeconds <= 0 || rep.CPU.ProcessUSPerEvent <= 0 || rep.CPU.ClickHouseSeconds <= 0 {
+		t.Errorf("CPU not measured: %+v", rep.CPU)
+	}
+	if rep.Memory.BrokerRecordsCut == 0 {
+		t.Errorf("retention of %d bytes per partition cut nothing from the source topics", retention)
 	}
 }
 

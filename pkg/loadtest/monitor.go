@@ -27,13 +27,16 @@ type monitor struct {
 	store    *chstore.Store
 	db       string
 	t0       time.Time
+	// brokerBytes is what the embedded broker holds now.
+	brokerBytes func() int64
 
-	mu       sync.Mutex
-	produced time.Time // when production ended
-	stored   map[string]time.Time
-	series   []Point
-	maxLag   map[string]int64
-	heapMax  int64
+	mu        sync.Mutex
+	produced  time.Time // when production ended
+	stored    map[string]time.Time
+	series    []Point
+	maxLag    map[string]int64
+	heapMax   int64
+	brokerMax int64
 }
 
 func (m *monitor) setProduced(t time.Time) {
@@ -66,11 +69,13 @@ func (m *monitor) sample(ctx context.Context) {
 			findings := m.st.findings(ctx)
 			_, incidents, _ := m.recv.Pages()
 			heap := heapBytes()
+			broker := m.brokerBytes()
 			dt := now.Sub(lastT).Seconds()
 			pt := Point{
 				T: now.Sub(m.t0).Seconds(), ProducedEPS: float64(produced-lastProduced) / dt,
 				StoredEPS: float64(stored-min(stored, lastStored)) / dt, Lag: lag,
 				Findings: findings, Pages: incidents, HeapMB: float64(heap) / 1e6,
+				BrokerMB: float64(broker) / 1e6,
 			}
 			m.mu.Lock()
 			m.series = append(m.series, pt)
@@ -78,6 +83,7 @@ func (m *monitor) sample(ctx context.Context) {
 				m.maxLag[g] = max(m.maxLag[g], v)
 			}
 			m.heapMax = max(m.heapMax, heap)
+			m.brokerMax = max(m.brokerMax, broker)
 			nStored := len(m.stored)
 			producedAt := m.produced
 			m.mu.Unlock()
@@ -106,9 +112,9 @@ func (m *monitor) print(now time.Time, pt Point, produced int64, stored uint64, 
 		avg := float64(stored) / el.Seconds()
 		eta = (time.Duration(float64(uint64(m.total)-min(stored, uint64(m.total)))/avg) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(m.out, "  %6s  produced %d/%d (%.0f ev/s)  in ClickHouse %d (%.0f ev/s)  lag %s  findings %d (stored %d)  pages %d  eta %s\n",
+	fmt.Fprintf(m.out, "  %6s  produced %d/%d (%.0f ev/s)  in ClickHouse %d (%.0f ev/s)  lag %s  findings %d (stored %d)  pages %d  heap %.0f MB broker %.0f MB  eta %s\n",
 		el.Round(time.Second), produced, m.total, pt.ProducedEPS, stored, pt.StoredEPS, strings.Join(lag, " "),
-		pt.Findings, findingsStored, pt.Pages, eta)
+		pt.Findings, findingsStored, pt.Pages, pt.HeapMB, pt.BrokerMB, eta)
 }
 
 func (m *monitor) pollFindings(ctx context.Context) {
@@ -150,6 +156,12 @@ func (m *monitor) heapPeak() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return max(m.heapMax, heapBytes())
+}
+
+func (m *monitor) brokerPeak() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.brokerMax
 }
 
 func (m *monitor) results() ([]Point, map[string]int64) {

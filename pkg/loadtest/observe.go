@@ -10,6 +10,7 @@ import (
 	"os"
 	"runtime/metrics"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -130,4 +131,47 @@ func firstWindowEnds(ctx context.Context, kc kafkaio.Config, topic string, parti
 		}
 	}
 	return m, nil
+}
+
+// selfCPU is the CPU time (user + system) this process has used.
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("loadtest: getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's times (100 on
+// Linux for every architecture Go supports).
+const clockTicks = 100
+
+// procCPU is the CPU time (utime + stime) process pid has used, from
+// /proc/PID/stat.
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: process CPU: %w", err)
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) of a
+// /proc/PID/stat line; the command name (field 2) may hold spaces and
+// parentheses, so fields are counted after its last ')'.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("loadtest: process CPU: malformed stat line")
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, errors.New("loadtest: process CPU: malformed stat line")
+	}
+	ut, err1 := strconv.ParseUint(string(f[11]), 10, 63)
+	st, err2 := strconv.ParseUint(string(f[12]), 10, 63)
+	if err1 != nil || err2 != nil {
+		return 0, errors.New("loadtest: process CPU: malformed stat line")
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, nil
 }

@@ -54,6 +54,22 @@ type ScenarioResult struct {
 	Note         string   `json:"note,omitempty"`
 }
 
+// CPU is the CPU time used from the start of production until every
+// event summary was in ClickHouse, and per event: unlike events/s, it does
+// not depend on what else runs on the machine.
+type CPU struct {
+	// ProcessSeconds is this process's CPU time: in-process, the stages,
+	// the pager, the embedded broker and the generator; with -processes the
+	// broker, the generator and the receiver only.
+	ProcessSeconds    float64 `json:"process_s"`
+	ClickHouseSeconds float64 `json:"clickhouse_s"`
+	// ServicesSeconds is the service processes' CPU time (-processes).
+	ServicesSeconds      float64 `json:"services_s,omitempty"`
+	ProcessUSPerEvent    float64 `json:"process_us_per_event"`
+	ClickHouseUSPerEvent float64 `json:"clickhouse_us_per_event"`
+	ServicesUSPerEvent   float64 `json:"services_us_per_event,omitempty"`
+}
+
 // Memory is the peak memory of what ran.
 type Memory struct {
 	// ProcessPeakRSSBytes is VmHWM of the load-test process (every stage
@@ -63,6 +79,15 @@ type Memory struct {
 	ProcessPeakRSSBytes    int64 `json:"process_peak_rss_bytes"`
 	GoHeapPeakBytes        int64 `json:"go_heap_peak_bytes"`
 	ClickHousePeakRSSBytes int64 `json:"clickhouse_peak_rss_bytes"`
+	// BrokerPeakBytes is the most record bytes the embedded broker held
+	// (all topics, sampled every second); BrokerRetentionBytes its bound
+	// per partition of the event topics (0: none, it keeps everything).
+	BrokerPeakBytes      int64 `json:"broker_peak_bytes"`
+	BrokerRetentionBytes int64 `json:"broker_retention_bytes"`
+	// BrokerRecordsCut is how many records retention deleted from the
+	// bounded topics by the end of the run (each only once every stage's
+	// consumer group had committed it).
+	BrokerRecordsCut int64 `json:"broker_records_cut"`
 	// Services is each service process's peak RSS (VmHWM) in -processes
 	// mode, by service name.
 	Services map[string]int64 `json:"services_peak_rss_bytes,omitempty"`
@@ -85,6 +110,8 @@ type Point struct {
 	Findings uint64  `json:"findings"`
 	Pages    int     `json:"pages"`
 	HeapMB   float64 `json:"heap_mb"`
+	// BrokerMB is the record bytes the embedded broker holds in all topics.
+	BrokerMB float64 `json:"broker_mb"`
 }
 
 // LatencyPoint is the latency of the events produced in one second.
@@ -102,6 +129,8 @@ type Report struct {
 	ThroughputEPS                  float64          `json:"throughput_eps"`
 	Latency                        LatencyMS        `json:"latency_ms"`
 	FalsePositivesPer1kEmployeeDay float64          `json:"false_positives_per_1k_employee_days"`
+
+	CPU CPU `json:"cpu"`
 
 	Mode      string  `json:"mode"`
 	TargetEPS float64 `json:"target_eps,omitempty"`
@@ -198,8 +227,14 @@ func PrintReport(w io.Writer, r *Report) {
 		lag = append(lag, fmt.Sprintf("%s %d", g.short, r.MaxLag[g.group]))
 	}
 	fmt.Fprintf(w, "max consumer lag (records): %s\n", strings.Join(lag, ", "))
+	c := r.CPU
+	fmt.Fprintf(w, "CPU per event: load-test process %.1f µs, ClickHouse %.1f µs", c.ProcessUSPerEvent, c.ClickHouseUSPerEvent)
+	if c.ServicesSeconds > 0 {
+		fmt.Fprintf(w, ", service processes %.1f µs", c.ServicesUSPerEvent)
+	}
+	fmt.Fprintf(w, " (%.1f s, %.1f s over the run)\n", c.ProcessSeconds, c.ClickHouseSeconds)
 	m := r.Memory
-	fmt.Fprintf(w, "peak memory: load-test process %s RSS (Go live heap %s), ClickHouse %s RSS", mb(m.ProcessPeakRSSBytes), mb(m.GoHeapPeakBytes), mb(m.ClickHousePeakRSSBytes))
+	fmt.Fprintf(w, "peak memory: load-test process %s RSS (Go live heap %s; embedded broker records %s), ClickHouse %s RSS", mb(m.ProcessPeakRSSBytes), mb(m.GoHeapPeakBytes), mb(m.BrokerPeakBytes), mb(m.ClickHousePeakRSSBytes))
 	for _, name := range sortedKeys(m.Services) {
 		fmt.Fprintf(w, ", %s %s", name, mb(m.Services[name]))
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -42,6 +43,9 @@ type stages interface {
 	pollEvery() time.Duration
 	// memory returns each service process's peak RSS (empty in-process).
 	memory() map[string]int64
+	// cpu is the CPU time the service processes used so far (0
+	// in-process, where it is this process's).
+	cpu() time.Duration
 }
 
 // inProcess runs the stages as goroutines of this process.
@@ -64,9 +68,17 @@ func newInProcess(ctx context.Context, cfg pipeline.Config, pcfg pager.Config, l
 
 func (s *inProcess) run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return s.p.Run(gctx) })
-	g.Go(func() error { return s.pg.Run(gctx) })
+	g.Go(func() error { return labelled(gctx, "stages", s.p.Run) })
+	g.Go(func() error { return labelled(gctx, "pager", s.pg.Run) })
 	return g.Wait()
+}
+
+// labelled runs fn with the profiler label role=role, which goroutines it
+// starts inherit (-cpuprofile: go tool pprof -tags).
+func labelled(ctx context.Context, role string, fn func(context.Context) error) error {
+	var err error
+	pprof.Do(ctx, pprof.Labels("role", role), func(ctx context.Context) { err = fn(ctx) })
+	return err
 }
 
 func (s *inProcess) eventsStored(context.Context) (uint64, error) {
@@ -81,6 +93,7 @@ func (s *inProcess) settled(*lagReader) func(context.Context, int) error {
 }
 func (s *inProcess) pollEvery() time.Duration { return 5 * time.Millisecond }
 func (s *inProcess) memory() map[string]int64 { return nil }
+func (s *inProcess) cpu() time.Duration       { return 0 }
 
 // Services of -processes mode, in start order.
 var processServices = []string{"chsink", "detector", "normalizer", "pager"}
@@ -110,6 +123,8 @@ type processConfig struct {
 	logs      io.Writer
 	store     *chstore.Store
 	partition int
+	sinkBatch int           // LEAKLINE_SINK_BATCH when > 0
+	sinkFlush time.Duration // LEAKLINE_SINK_FLUSH when > 0
 }
 
 func startProcesses(ctx context.Context, pc processConfig) (*processes, error) {
@@ -139,6 +154,12 @@ func startProcesses(ctx context.Context, pc processConfig) (*processes, error) {
 		"detector":   append(append([]string(nil), common...), "LEAKLINE_HMAC_KEY="+hex.EncodeToString(pc.key), "LEAKLINE_EDM_INDEX="+idxPath),
 		"chsink":     append(append([]string(nil), common...), "LEAKLINE_CLICKHOUSE_ADDR="+pc.ch.Addr, "LEAKLINE_CLICKHOUSE_DATABASE="+pc.ch.Database),
 		"pager":      append(append([]string(nil), common...), "LEAKLINE_WEBHOOK_SECRET="+string(pc.secret)),
+	}
+	if pc.sinkBatch > 0 {
+		env["chsink"] = append(env["chsink"], "LEAKLINE_SINK_BATCH="+strconv.Itoa(pc.sinkBatch))
+	}
+	if pc.sinkFlush > 0 {
+		env["chsink"] = append(env["chsink"], "LEAKLINE_SINK_FLUSH="+pc.sinkFlush.String())
 	}
 	args := map[string][]string{"pager": {"-webhook-url", pc.hookURL, "-max-age", "0"}}
 	s := &processes{procs: map[string]*fleet.Proc{}, store: pc.store, db: pc.ch.Database, peak: map[string]int64{}}
@@ -272,4 +293,17 @@ func (s *processes) memory() map[string]int64 {
 		out[name] = v
 	}
 	return out
+}
+
+func (s *processes) cpu() time.Duration {
+	var sum time.Duration
+	for _, p := range s.procs {
+		if p.Exited() {
+			continue
+		}
+		if d, err := procCPU(p.PID()); err == nil {
+			sum += d
+		}
+	}
+	return sum
 }
