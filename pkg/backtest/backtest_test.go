@@ -31,7 +31,6 @@ import (
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
 	"github.com/leakline/leakline/pkg/pipeline"
-	"github.com/leakline/leakline/pkg/privacy"
 	"github.com/leakline/leakline/pkg/rules"
 	"github.com/leakline/leakline/pkg/scenario"
 	"github.com/leakline/leakline/pkg/testenv"
@@ -465,11 +464,7 @@ func TestBacktest(t *testing.T) {
 // replay runs pack over the recorded day, configured as the detector.
 func (r *recorded) replay(t *testing.T, ctx context.Context, pack *rules.Pack) (backtest.Config, *backtest.Replayed) {
 	t.Helper()
-	tok, err := privacy.NewTokenizer(r.cfg.HMACKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := inspect.New(r.cfg.Inspect, tok)
+	sc, err := inspect.NewWithKey(r.cfg.Inspect, r.cfg.HMACKey)
 	if err != nil {
 		t.Fatal(err)
 	}

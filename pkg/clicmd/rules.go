@@ -151,12 +151,7 @@ func testPack(p *rules.Pack, dir string, verbose bool, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, err)
 		return ExitError
 	}
-	tok, err := privacy.NewTokenizer(key)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return ExitError
-	}
-	sc, err := inspect.New(inspect.Config{}, tok)
+	sc, err := inspect.NewWithKey(inspect.Config{}, key)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return ExitError
@@ -852,11 +847,7 @@ func rulesBacktest(ctx context.Context, args []string, stdout, stderr io.Writer)
 // runBacktest builds the detector's scanner (and exact-data-match index)
 // from cfg, replays, and compares with the findings in cfg.Store.
 func runBacktest(ctx context.Context, cfg pipeline.Config, from, to time.Time) (*backtest.Report, error) {
-	tok, err := privacy.NewTokenizer(cfg.HMACKey)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := inspect.New(cfg.Inspect, tok)
+	sc, err := inspect.NewWithKey(cfg.Inspect, cfg.HMACKey)
 	if err != nil {
 		return nil, err
 	}

@@ -293,11 +293,7 @@ func (f *Flags) resolveInspect(cfg *pipeline.Config) []error {
 	}
 	// Compile once with a throwaway key so that bad patterns, unknown
 	// types and limits are reported now, with every other error.
-	tok, err := privacy.NewTokenizer(make([]byte, 32))
-	if err == nil {
-		_, err = inspect.New(cfg.Inspect, tok)
-	}
-	if err != nil {
+	if _, err := inspect.NewWithKey(cfg.Inspect, make([]byte, 32)); err != nil {
 		errs = append(errs, fmt.Errorf("detector configuration: %w", err))
 	}
 	return errs

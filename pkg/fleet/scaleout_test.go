@@ -25,7 +25,6 @@ import (
 	"github.com/leakline/leakline/pkg/fleet"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
-	"github.com/leakline/leakline/pkg/privacy"
 	"github.com/leakline/leakline/pkg/rules"
 	"github.com/leakline/leakline/pkg/scenario"
 	"github.com/leakline/leakline/pkg/testenv"
@@ -414,11 +413,7 @@ func oracle(ctx context.Context, t *testing.T, kc kafkaio.Config, topics kafkaio
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := privacy.NewTokenizer(cfg.HMACKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := inspect.New(cfg.Inspect, tok)
+	sc, err := inspect.NewWithKey(cfg.Inspect, cfg.HMACKey)
 	if err != nil {
 		t.Fatal(err)
 	}

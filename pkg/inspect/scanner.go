@@ -116,6 +116,17 @@ type customDetector struct {
 	keywords *kwSet // nil: none configured
 }
 
+// NewWithKey builds a Scanner from cfg whose tokens are keyed with hmacKey
+// (see privacy.NewTokenizer): what a detector, a backtest and a test oracle
+// all need.
+func NewWithKey(cfg Config, hmacKey []byte) (*Scanner, error) {
+	tok, err := privacy.NewTokenizer(hmacKey)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, tok)
+}
+
 // New builds a Scanner from cfg. tok computes the detections' tokens and
 // must not be nil. Errors in the exclusions and minimum counts are
 // reported together with the first error in the rest of cfg.
