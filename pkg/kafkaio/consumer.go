@@ -132,6 +132,13 @@ type Consumer struct {
 	r   *kafka.Reader
 
 	running atomic.Bool
+	closing atomic.Bool // Close was called
+
+	// fetchOutage and commitOutage follow transient failures.
+	fetchOutage, commitOutage *outage
+	// committed is, per partition, the highest offset of a commit that had
+	// to be retried, until a message past it arrives (Run only).
+	committed map[topicPartition]int64
 
 	mu  sync.Mutex
 	lag map[string]map[int]int64
@@ -148,7 +155,7 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Topics = append([]string(nil), cfg.Topics...)
-	info, errLog := kafkaLoggers(cfg.Logger, "component", "kafkaio.consumer", "group", cfg.GroupID)
+	info, errLog := quietKafkaLoggers(cfg.Logger, "component", "kafkaio.consumer", "group", cfg.GroupID)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:           cfg.Brokers,
 		GroupID:           cfg.GroupID,
@@ -166,7 +173,10 @@ func NewConsumer(cfg ConsumerConfig) (*Consumer, error) {
 		Logger:            info,
 		ErrorLogger:       errLog,
 	})
-	return &Consumer{cfg: cfg, r: r, lag: map[string]map[int]int64{}}, nil
+	return &Consumer{cfg: cfg, r: r, lag: map[string]map[int]int64{},
+		fetchOutage:  newOutage("fetch", cfg.Logger, "group", cfg.GroupID),
+		commitOutage: newOutage("commit", cfg.Logger, "group", cfg.GroupID),
+	}, nil
 }
 
 // Handler processes one batch. A nil return lets Run commit the batch; an
@@ -183,14 +193,29 @@ type Handler func(ctx context.Context, batch []kafka.Message) error
 // service is expected to stop, and a consumer of the same group then starts
 // again from the last commit (at-least-once). A commit refused because the
 // group is rebalancing is not an error: the messages are delivered again to
-// whichever member owns the partition next. Run returns ctx.Err() when ctx
-// ends (a batch already handled is still committed), and an error wrapping
-// ErrClosed after Close. Run must not be called concurrently with itself.
+// whichever member owns the partition next.
+//
+// A broker that goes away is waited for: a fetch or commit failing with a
+// transient error (see Classify) is retried with exponential backoff and
+// jitter, logged once when it starts failing and once when it works again,
+// counted in leakline_kafka_errors_total, and reported by Health meanwhile.
+// While a handled batch cannot be committed, Run fetches nothing more (the
+// memory held is the batch and kafka-go's bounded queue); once the commit
+// goes through, messages the group delivers again up to the committed
+// offsets are skipped. Fatal errors (authorization, a missing topic, bad
+// configuration) end Run.
+//
+// Run returns ctx.Err() when ctx ends (a batch already handled is still
+// committed, if the broker answers within WriteTimeout), and an error
+// wrapping ErrClosed after Close. Run must not be called concurrently with
+// itself.
 func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return errors.New("kafkaio: Consumer.Run called concurrently")
 	}
 	defer c.running.Store(false)
+	defer c.fetchOutage.abandon()
+	defer c.commitOutage.abandon()
 
 	for {
 		m, err := c.r.FetchMessage(ctx)
@@ -198,13 +223,20 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			return c.fetchError(err)
+			if err := c.fetchFailed(ctx, err); err != nil {
+				return err
+			}
+			continue
 		}
+		c.fetchOutage.ok()
 		batch := make([]kafka.Message, 1, c.cfg.MaxBatch)
 		batch[0] = m
 		batch, fetchErr := c.linger(ctx, batch)
 		if ctx.Err() != nil {
 			return ctx.Err() // not handled: delivered again
+		}
+		if batch = c.skipCommitted(batch); len(batch) == 0 {
+			continue
 		}
 		c.observe(batch)
 
@@ -217,9 +249,32 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			return err
 		}
 		if fetchErr != nil {
-			return c.fetchError(fetchErr)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := c.fetchFailed(ctx, fetchErr); err != nil {
+				return err
+			}
 		}
 	}
+}
+
+// fetchFailed handles a fetch error: nil after a backoff for a transient
+// one (kafka-go's Reader reconnects and rejoins by itself), else the error.
+func (c *Consumer) fetchFailed(ctx context.Context, err error) error {
+	if c.closing.Load() {
+		return c.fetchError(errors.Join(ErrClosed, err))
+	}
+	if _, transient := c.fetchOutage.failed(err); !transient {
+		return c.fetchError(err)
+	}
+	c.fetchOutage.mu.Lock()
+	n := c.fetchOutage.failures
+	c.fetchOutage.mu.Unlock()
+	if !wait(ctx, n) {
+		return ctx.Err()
+	}
+	return nil
 }
 
 // linger adds to batch what arrives within MaxWait, up to MaxBatch messages.
@@ -251,17 +306,48 @@ func (c *Consumer) fetchError(err error) error {
 	return fmt.Errorf("kafkaio: group %s: fetch: %w", c.cfg.GroupID, err)
 }
 
-// commit commits the highest offset of each partition in batch. It outlives
-// the cancellation of ctx (bounded by WriteTimeout) so that a handled batch
-// is committed on shutdown.
-func (c *Consumer) commit(ctx context.Context, batch []kafka.Message) error {
-	type tp struct {
-		topic     string
-		partition int
+// topicPartition names a partition.
+type topicPartition struct {
+	topic     string
+	partition int
+}
+
+// skipCommitted drops from batch the messages at or below an offset this
+// consumer committed only after retrying: after the broker came back, the
+// group starts again from the offsets committed before the outage, and the
+// batches committed late would otherwise be handled twice. A partition's
+// entry goes once a message past it arrives, so in normal operation there
+// is nothing to look up.
+func (c *Consumer) skipCommitted(batch []kafka.Message) []kafka.Message {
+	if len(c.committed) == 0 {
+		return batch
 	}
-	highest := make(map[tp]int64, 8)
+	out := batch[:0]
 	for _, m := range batch {
-		k := tp{m.Topic, m.Partition}
+		k := topicPartition{m.Topic, m.Partition}
+		if o, ok := c.committed[k]; ok {
+			if m.Offset <= o {
+				continue
+			}
+			delete(c.committed, k)
+		}
+		out = append(out, m)
+	}
+	if skipped := len(batch) - len(out); skipped > 0 {
+		c.cfg.Logger.Debug("kafkaio: skipped messages redelivered up to an offset already committed",
+			"group", c.cfg.GroupID, "messages", skipped)
+	}
+	return out
+}
+
+// commit commits the highest offset of each partition in batch, retrying
+// transient failures with backoff until the commit goes through or ctx ends.
+// Each attempt outlives the cancellation of ctx (bounded by WriteTimeout) so
+// that a handled batch is committed on shutdown.
+func (c *Consumer) commit(ctx context.Context, batch []kafka.Message) error {
+	highest := make(map[topicPartition]int64, 8)
+	for _, m := range batch {
+		k := topicPartition{m.Topic, m.Partition}
 		if o, ok := highest[k]; !ok || m.Offset > o {
 			highest[k] = m.Offset
 		}
@@ -270,37 +356,51 @@ func (c *Consumer) commit(ctx context.Context, batch []kafka.Message) error {
 	for k, o := range highest {
 		marks = append(marks, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: o})
 	}
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
-	defer cancel()
-	err := c.r.CommitMessages(cctx, marks...)
-	switch {
-	case err == nil:
-		return nil
-	case isRebalanceError(err):
-		c.cfg.Logger.Warn("kafkaio: commit refused during a rebalance; the batch will be delivered again",
-			"group", c.cfg.GroupID, "messages", len(batch), "error", err)
-		return nil
-	case errors.Is(err, io.ErrClosedPipe):
-		err = ErrClosed
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.WriteTimeout)
+		err := c.r.CommitMessages(cctx, marks...)
+		cancel()
+		if err == nil {
+			c.commitOutage.ok()
+			if attempt == 1 {
+				return nil
+			}
+			if c.committed == nil {
+				c.committed = make(map[topicPartition]int64, len(highest))
+			}
+			for k, o := range highest {
+				if old, ok := c.committed[k]; !ok || o > old {
+					c.committed[k] = o
+				}
+			}
+			return nil
+		}
+		kind, transient := c.commitOutage.failed(err)
+		switch {
+		case kind == KindRebalance:
+			c.cfg.Logger.Warn("kafkaio: commit refused during a rebalance; the batch will be delivered again",
+				"group", c.cfg.GroupID, "messages", len(batch), "error", err)
+			return nil
+		case errors.Is(err, io.ErrClosedPipe):
+			err = ErrClosed
+		case transient && ctx.Err() == nil:
+			if wait(ctx, attempt) {
+				continue
+			}
+			fallthrough
+		case transient:
+			c.cfg.Logger.Warn("kafkaio: stopping before a handled batch could be committed; it will be delivered again",
+				"group", c.cfg.GroupID, "messages", len(batch), "error", err)
+			return ctx.Err()
+		}
+		return fmt.Errorf("kafkaio: group %s: commit %d partitions: %w", c.cfg.GroupID, len(marks), err)
 	}
-	return fmt.Errorf("kafkaio: group %s: commit %d partitions: %w", c.cfg.GroupID, len(marks), err)
 }
 
 // isRebalanceError tells whether a commit failed because this member's
 // generation ended; the partitions then belong to the next generation.
 func isRebalanceError(err error) bool {
-	for _, e := range []kafka.Error{
-		kafka.RebalanceInProgress,
-		kafka.IllegalGeneration,
-		kafka.UnknownMemberId,
-		kafka.NotCoordinatorForGroup,
-		kafka.GroupCoordinatorNotAvailable,
-	} {
-		if errors.Is(err, e) {
-			return true
-		}
-	}
-	return false
+	return Classify(err) == KindRebalance
 }
 
 // observe records the lag of the partitions in batch.
@@ -351,6 +451,7 @@ func (c *Consumer) Lag() map[string]map[int]int64 {
 // progress returns an error wrapping ErrClosed. Close is idempotent.
 func (c *Consumer) Close() error {
 	c.closeOnce.Do(func() {
+		c.closing.Store(true)
 		c.closeErr = closeBounded("consumer of group "+c.cfg.GroupID, c.cfg.CloseTimeout, c.r.Close)
 	})
 	return c.closeErr

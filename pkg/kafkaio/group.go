@@ -124,7 +124,7 @@ func NewGroupConsumer(cfg ConsumerConfig) (*GroupConsumer, error) {
 	}
 	cfg = cfg.withDefaults()
 	cfg.Topics = slices.Clone(cfg.Topics)
-	info, errLog := kafkaLoggers(cfg.Logger, "component", "kafkaio.group", "group", cfg.GroupID)
+	info, errLog := quietKafkaLoggers(cfg.Logger, "component", "kafkaio.group", "group", cfg.GroupID)
 	gcf := kafka.ConsumerGroupConfig{
 		ID:                cfg.GroupID,
 		Brokers:           cfg.Brokers,
@@ -198,6 +198,8 @@ func (g *GroupConsumer) Run(ctx context.Context, f WorkerFactory) error {
 }
 
 func (g *GroupConsumer) run(ctx context.Context, cg *kafka.ConsumerGroup, f WorkerFactory) error {
+	join := newOutage("join", g.cfg.Logger, "group", g.cfg.GroupID)
+	defer join.abandon()
 	for {
 		gen, err := cg.Next(ctx)
 		switch {
@@ -206,13 +208,18 @@ func (g *GroupConsumer) run(ctx context.Context, cg *kafka.ConsumerGroup, f Work
 		case errors.Is(err, kafka.ErrGroupClosed):
 			return fmt.Errorf("kafkaio: group %s: %w", g.cfg.GroupID, ErrClosed)
 		case isPermanentGroupError(err):
+			metrics.KafkaErrors.WithLabelValues("join", string(Classify(err))).Inc()
 			return fmt.Errorf("kafkaio: group %s: join: %w", g.cfg.GroupID, err)
 		case err != nil:
-			// kafka-go retries by itself (after JoinGroupBackoff).
-			g.cfg.Logger.Warn("kafkaio: joining the consumer group failed; retrying",
-				"group", g.cfg.GroupID, "error", err)
+			// kafka-go retries by itself (after JoinGroupBackoff); a
+			// transient failure (the broker is away) is logged once.
+			if _, transient := join.failed(err); !transient {
+				g.cfg.Logger.Warn("kafkaio: joining the consumer group failed; retrying",
+					"group", g.cfg.GroupID, "error", err)
+			}
 			continue
 		}
+		join.ok()
 		if err := g.runGeneration(ctx, gen, f); err != nil {
 			return err
 		}
@@ -308,7 +315,7 @@ func (g *GroupConsumer) superviseGeneration(ctx, gctx context.Context, gen *kafk
 // (nil) or something fails (the error).
 func (g *GroupConsumer) runPartition(pctx context.Context, gen *kafka.Generation, a Assignment, f WorkerFactory) error {
 	where := fmt.Sprintf("group %s: %s/%d (generation %d)", g.cfg.GroupID, a.Topic, a.Partition, a.Generation)
-	w, err := f(pctx, a)
+	w, err := g.newWorker(pctx, a, f, where)
 	if err != nil {
 		if pctx.Err() != nil {
 			g.cfg.Logger.Debug("kafkaio: worker factory stopped by revocation or shutdown", "where", where, "error", err)
@@ -325,7 +332,7 @@ func (g *GroupConsumer) runPartition(pctx context.Context, gen *kafka.Generation
 		}
 	}()
 
-	info, errLog := kafkaLoggers(g.cfg.Logger, "component", "kafkaio.group", "group", g.cfg.GroupID,
+	info, errLog := quietKafkaLoggers(g.cfg.Logger, "component", "kafkaio.group", "group", g.cfg.GroupID,
 		"topic", a.Topic, "partition", a.Partition)
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:         g.cfg.Brokers,
@@ -351,14 +358,30 @@ func (g *GroupConsumer) runPartition(pctx context.Context, gen *kafka.Generation
 		return fmt.Errorf("kafkaio: %s: start at offset %d: %w", where, a.Committed, err)
 	}
 
+	fetch := newOutage("fetch", g.cfg.Logger, "where", where)
+	defer fetch.abandon()
+	commit := newOutage("commit", g.cfg.Logger, "where", where)
+	defer commit.abandon()
 	for {
 		batch, err := fetchBatch(pctx, r, g.cfg.MaxBatch, g.cfg.MaxWait)
 		if pctx.Err() != nil {
 			return nil // not handled: delivered again to the next owner
 		}
 		if err != nil {
+			// The partition reader reconnects by itself; a transient error
+			// is only reported (kafka-go sends it after a few attempts).
+			if _, transient := fetch.failed(err); transient {
+				fetch.mu.Lock()
+				n := fetch.failures
+				fetch.mu.Unlock()
+				if !wait(pctx, n) {
+					return nil
+				}
+				continue
+			}
 			return fmt.Errorf("kafkaio: %s: fetch: %w", where, err)
 		}
+		fetch.ok()
 		g.observe(batch)
 		if err := w.Handle(pctx, batch); err != nil {
 			if pctx.Err() != nil {
@@ -370,7 +393,7 @@ func (g *GroupConsumer) runPartition(pctx context.Context, gen *kafka.Generation
 				where, len(batch), batch[0].Offset, batch[len(batch)-1].Offset, err)
 		}
 		next := batch[len(batch)-1].Offset + 1
-		if err := g.commit(gen, a, next); err != nil {
+		if err := g.commitRetrying(pctx, gen, a, next, commit); err != nil {
 			switch {
 			case isRebalanceError(err):
 				// The generation is over: the next owner gets the batch again.
@@ -388,6 +411,26 @@ func (g *GroupConsumer) runPartition(pctx context.Context, gen *kafka.Generation
 			g.cfg.Logger.Debug("kafkaio: committed the batch handled during revocation or shutdown",
 				"where", where, "offset", next)
 			return nil
+		}
+	}
+}
+
+// newWorker calls f, again with backoff while it fails with a transient
+// Kafka error (a worker rebuilding its state from the log while the broker
+// is away), until it succeeds, fails otherwise or pctx ends.
+func (g *GroupConsumer) newWorker(pctx context.Context, a Assignment, f WorkerFactory, where string) (PartitionWorker, error) {
+	o := newOutage("assign", g.cfg.Logger, "where", where)
+	defer o.abandon()
+	for attempt := 1; ; attempt++ {
+		w, err := f(pctx, a)
+		if err == nil || pctx.Err() != nil {
+			if err == nil {
+				o.ok()
+			}
+			return w, err
+		}
+		if kind, transient := o.failed(err); !transient || kind == KindRebalance || !wait(pctx, attempt) {
+			return nil, err
 		}
 	}
 }
@@ -417,6 +460,26 @@ func fetchBatch(ctx context.Context, r *kafka.Reader, maxBatch int, maxWait time
 		batch = append(batch, m)
 	}
 	return batch, nil
+}
+
+// commitRetrying commits next for the partition in gen, retrying transient
+// failures (the coordinator's connection broke, a request timed out) with
+// backoff on the same generation until the commit goes through, is refused
+// because the generation ended, or pctx ends: a broker that went away ends
+// the generation too (its heartbeat fails), and the batch is then delivered
+// again to the partition's next owner. Fetching waits meanwhile.
+func (g *GroupConsumer) commitRetrying(pctx context.Context, gen *kafka.Generation, a Assignment, next int64, o *outage) error {
+	for attempt := 1; ; attempt++ {
+		err := g.commit(gen, a, next)
+		if err == nil {
+			o.ok()
+			return nil
+		}
+		kind, transient := o.failed(err)
+		if !transient || kind == KindRebalance || !wait(pctx, attempt) {
+			return err
+		}
+	}
 }
 
 // commit commits next (the offset after the batch) for the partition in gen.

@@ -119,7 +119,9 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Pipeline, error) {
 }
 
 // Ready reports whether the pipeline can work: the broker answers with the
-// topics of the stages that run, and ClickHouse answers if the sink runs.
+// topics of the stages that run, no Kafka client of the process is waiting
+// out a broker failure (kafkaio.Health), and ClickHouse answers if the sink
+// runs.
 func (p *Pipeline) Ready(ctx context.Context) error {
 	var topics []string
 	if p.Normalizer != nil {
@@ -135,6 +137,9 @@ func (p *Pipeline) Ready(ctx context.Context) error {
 		topics = append(topics, p.cfg.Topics.EventMeta)
 	}
 	if err := kafkaio.Ping(ctx, p.cfg.Kafka, topics...); err != nil {
+		return err // with what to check when the broker refused the login
+	}
+	if err := kafkaio.Health(); err != nil {
 		return err
 	}
 	if p.store != nil {
