@@ -157,7 +157,9 @@ func benchMessages(tb testing.TB, n int) []kafka.Message {
 // Run until the last event was processed, and events/cpu-s — events per
 // second per core — is the number of events over it. broker-cpu-s is the
 // broker's CPU time over the same interval, events/s the wall-clock rate
-// with both processes sharing the machine.
+// with both processes sharing the machine. value-bytes/msg is the mean
+// size of a dlp.events message value (the envelope as MarshalEvent writes
+// it).
 func BenchmarkDetectorThroughput(b *testing.B) {
 	const n = 200_000
 	broker := startChildBroker(b)
@@ -167,6 +169,10 @@ func BenchmarkDetectorThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	msgs := benchMessages(b, n)
+	var size int
+	for _, m := range msgs {
+		size += len(m.Value)
+	}
 	w := kafkaio.NewWriter(kc, kafkaio.DefaultTopics().Events)
 	for i := 0; i < len(msgs); i += 5000 {
 		if err := w.Write(ctx, msgs[i:min(i+5000, len(msgs))]...); err != nil {
@@ -202,5 +208,6 @@ func BenchmarkDetectorThroughput(b *testing.B) {
 		b.ReportMetric(cpu, "detector-cpu-s")
 		b.ReportMetric(bcpu, "broker-cpu-s")
 		b.ReportMetric(float64(n)/cpu, "events/cpu-s")
+		b.ReportMetric(float64(size)/n, "value-bytes/msg")
 	}
 }

@@ -226,7 +226,7 @@ func (d *Decoder) decode(kind Kind, raw []byte, v any) (Quality, error) {
 	if err != nil {
 		return q, newDecodeError(ReasonInvalidJSON, err)
 	}
-	tree, dups, err := d.s.parseTree(clean)
+	tree, timeLit, dups, err := d.s.parseDoc(clean)
 	if err != nil {
 		return q, newDecodeError(ReasonInvalidJSON, err)
 	}
@@ -236,10 +236,10 @@ func (d *Decoder) decode(kind Kind, raw []byte, v any) (Quality, error) {
 	var schemaErrs []*FieldError
 	fast := d.s.fastValid(kind, tree) // see fastvalid.go
 	if !fast {
-		schemaErrs = d.s.validate(d.s.schemaFor(kind), tree)
+		schemaErrs = d.s.validate(d.s.schemaFor(kind), schemaTree(tree))
 	}
 	var semErrs []*FieldError
-	if typedErr := typedDecode(clean, v, fast); typedErr != nil {
+	if typedErr := typedDecode(clean, tree, timeLit, v, fast); typedErr != nil {
 		if len(schemaErrs) == 0 {
 			// The schema accepted what the Go type cannot hold (1.0 for an
 			// integer, a leap second): report it as a schema error.
@@ -272,13 +272,14 @@ func (d *Decoder) decode(kind Kind, raw []byte, v any) (Quality, error) {
 }
 
 // typedDecode decodes a document into the Go type v. A document the fast
-// path found valid is decoded with goccy/go-json (~3x faster here; on
-// such documents it gives what encoding/json gives, which
-// TestTypedDecodeAgrees and FuzzFastValid check); every other document,
-// and one goccy fails on, with encoding/json, whose errors typedDecodeError
-// understands.
-func typedDecode(doc []byte, v any, fast bool) error {
-	if fast && fastUnmarshal(doc, v) == nil {
+// path found valid is built from its parsed tree without reading the bytes
+// again (fromtree.go; on such documents it gives what encoding/json gives,
+// which TestTypedDecodeAgrees and FuzzFastValid check); every other
+// document, and one the tree builder refuses, is decoded with
+// encoding/json, whose errors typedDecodeError understands. timeLit is the
+// raw literal of the top-level "time" value (parseDoc).
+func typedDecode(doc []byte, tree any, timeLit []byte, v any, fast bool) error {
+	if fast && typedFromTree(tree, timeLit, v) == nil {
 		return nil
 	}
 	switch v := v.(type) {
@@ -450,7 +451,9 @@ type pathSeg struct {
 
 // treeParser is a single-pass JSON parser that builds the representation of
 // jsonschema.UnmarshalJSON (map[string]any, []any, string, json.Number,
-// bool, nil) and records duplicate keys, which encoding/json cannot report.
+// bool, nil), except that an object is an object (its members in order,
+// cheaper to build than a map; schemaTree converts), and records duplicate
+// keys, which encoding/json cannot report.
 // It follows RFC 8259 exactly as encoding/json does (FuzzParseTree checks
 // it against encoding/json); strings with escapes are unescaped by
 // encoding/json itself. Its input is valid UTF-8 (sanitizeUTF8 ran first).
@@ -463,22 +466,91 @@ type treeParser struct {
 	intern map[string]string // property names of the contract
 	path   []pathSeg
 	dups   []error
+	// members is the stack of the members of the objects being parsed.
+	members []member
+	// timeLit is the raw literal (quotes and escapes included) of the
+	// first string value of key "time" in the top-level object.
+	timeLit []byte
 }
 
-// parseTree parses a whole document and reports duplicate keys (all of
-// them). A syntax error is returned as err.
+// parseTree parses a whole document into jsonschema.UnmarshalJSON's
+// representation and reports duplicate keys (all of them). A syntax error
+// is returned as err.
 func (s *compiledSchemas) parseTree(doc []byte) (any, []error, error) {
-	p := treeParser{data: doc, intern: s.intern}
+	v, _, dups, err := s.parseDoc(doc)
+	return schemaTree(v), dups, err
+}
+
+// parseDoc parses a whole document into the parser's own tree (objects as
+// object, see schemaTree), reports duplicate keys and returns the raw
+// literal of the top-level "time" string (nil if there is none), which
+// time.Time decodes from as encoding/json hands it over.
+func (s *compiledSchemas) parseDoc(doc []byte) (tree any, timeLit []byte, dups []error, err error) {
+	p := treeParser{data: doc, intern: s.intern, members: make([]member, 0, 16)}
 	p.skipSpace()
 	v, err := p.value(0)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	p.skipSpace()
 	if p.i != len(p.data) {
-		return nil, nil, &FieldError{Rule: "syntax", Detail: "data after the top-level value at offset " + strconv.Itoa(p.i)}
+		return nil, nil, nil, &FieldError{Rule: "syntax", Detail: "data after the top-level value at offset " + strconv.Itoa(p.i)}
 	}
-	return v, p.dups, nil
+	return v, p.timeLit, p.dups, nil
+}
+
+// object is a parsed JSON object: its members in document order, the
+// first of duplicate keys only. Objects of the contract have at most a
+// dozen members, for which a scan beats a map.
+type object []member
+
+type member struct {
+	key string
+	val any
+}
+
+// objectScanMax is the size from which the parser checks duplicate keys
+// with a map rather than by scanning (a document may have many keys).
+const objectScanMax = 16
+
+func (o object) get(key string) (any, bool) {
+	for _, mb := range o {
+		if mb.key == key {
+			return mb.val, true
+		}
+	}
+	return nil, false
+}
+
+// has reports whether key is a member; index, when not nil, holds every
+// key of o.
+func (o object) has(key string, index map[string]struct{}) bool {
+	if index != nil {
+		_, ok := index[key]
+		return ok
+	}
+	_, ok := o.get(key)
+	return ok
+}
+
+// schemaTree converts a tree of parseDoc into jsonschema.UnmarshalJSON's
+// representation (objects as map[string]any), for the compiled schema.
+func schemaTree(v any) any {
+	switch v := v.(type) {
+	case object:
+		m := make(map[string]any, len(v))
+		for _, mb := range v {
+			m[mb.key] = schemaTree(mb.val)
+		}
+		return m
+	case []any:
+		a := make([]any, len(v))
+		for i, x := range v {
+			a[i] = schemaTree(x)
+		}
+		return a
+	}
+	return v
 }
 
 func (p *treeParser) skipSpace() {
@@ -537,11 +609,15 @@ func (p *treeParser) literal(lit string, v any) (any, error) {
 
 // object parses after '{'.
 func (p *treeParser) object(depth int) (any, error) {
-	m := make(map[string]any)
+	// Members are collected on the parser's stack (p.members[base:]; a
+	// nested object pushes above them and pops before returning) and
+	// copied into one exactly sized object at the end.
+	base := len(p.members)
+	var index map[string]struct{} // duplicate check of large objects
 	p.skipSpace()
 	if p.i < len(p.data) && p.data[p.i] == '}' {
 		p.i++
-		return m, nil
+		return object{}, nil
 	}
 	for {
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
@@ -558,14 +634,27 @@ func (p *treeParser) object(depth int) (any, error) {
 		p.i++
 		p.skipSpace()
 		p.path = append(p.path, pathSeg{key: key, index: -1})
+		start := p.i
 		v, err := p.value(depth)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := m[key]; dup {
+		if _, isStr := v.(string); isStr && depth == 1 && key == "time" && p.timeLit == nil {
+			p.timeLit = p.data[start:p.i]
+		}
+		if object(p.members[base:]).has(key, index) {
 			p.dups = append(p.dups, &FieldError{Pointer: p.pointer(), Rule: "duplicate_key", Detail: "key appears more than once"})
 		} else {
-			m[key] = v
+			p.members = append(p.members, member{key, v})
+			switch m := p.members[base:]; {
+			case index != nil:
+				index[key] = struct{}{}
+			case len(m) > objectScanMax:
+				index = make(map[string]struct{}, 2*len(m))
+				for _, mb := range m {
+					index[mb.key] = struct{}{}
+				}
+			}
 		}
 		p.path = p.path[:len(p.path)-1]
 		p.skipSpace()
@@ -578,6 +667,10 @@ func (p *treeParser) object(depth int) (any, error) {
 			p.skipSpace()
 		case '}':
 			p.i++
+			m := make(object, len(p.members)-base)
+			copy(m, p.members[base:])
+			clear(p.members[base:])
+			p.members = p.members[:base]
 			return m, nil
 		default:
 			return nil, p.syntaxError()
@@ -793,8 +886,9 @@ func isIndex(s string) bool {
 
 // --- the envelope on dlp.events --------------------------------------------
 
-// MarshalEvent writes a normalized Event as it goes on dlp.events: compact
-// JSON, HTML characters not escaped. It refuses an Event whose Kind does not
+// MarshalEvent writes a normalized Event as it goes on dlp.events: the
+// versioned binary envelope of envelope_msgp.go or, for an Event that form
+// cannot carry, compact JSON, HTML characters not escaped. It refuses an Event whose Kind does not
 // match its payload and one larger than MaxEnvelopeBytes, which the
 // detector's UnmarshalEvent would reject.
 func MarshalEvent(e *Event) ([]byte, error) {
@@ -804,6 +898,21 @@ func MarshalEvent(e *Event) ([]byte, error) {
 	if err := checkEnvelope(e); err != nil {
 		return nil, err
 	}
+	// The binary envelope (envelope_msgp.go); JSON only for an Event it
+	// cannot carry.
+	if b, ok := marshalBinary(e); ok {
+		if len(b) > MaxEnvelopeBytes {
+			return nil, newDecodeError(ReasonOversized, &FieldError{Rule: "size",
+				Detail: fmt.Sprintf("%d bytes exceed the envelope limit of %d", len(b), MaxEnvelopeBytes)})
+		}
+		return b, nil
+	}
+	return marshalEventJSON(e)
+}
+
+// marshalEventJSON is MarshalEvent's JSON form (what it wrote before the
+// binary envelope), for an Event already checked by checkEnvelope.
+func marshalEventJSON(e *Event) ([]byte, error) {
 	// goccy/go-json writes the same bytes as encoding/json ~3x faster
 	// (TestMarshalEventAgrees); it is not trusted with what the two may
 	// write differently: invalid UTF-8 and U+2028/U+2029, which
@@ -843,9 +952,9 @@ func marshalEventStd(e *Event) ([]byte, error) {
 	return b, nil
 }
 
-// UnmarshalEvent reads an Event written by MarshalEvent. It is the
-// detector's fast path: the input is trusted (it was validated and
-// normalized by DecodeRaw), so it is decoded with plain encoding/json,
+// UnmarshalEvent reads an Event written by MarshalEvent, binary or JSON
+// (an older normalizer's). It is the detector's fast path: the input is
+// trusted (it was validated and normalized by DecodeRaw), so it is decoded
 // without schema validation; the size limit MaxEnvelopeBytes still applies,
 // and an Event whose Kind does not match its payload is rejected.
 func UnmarshalEvent(b []byte) (*Event, error) {
@@ -853,6 +962,17 @@ func UnmarshalEvent(b []byte) (*Event, error) {
 		return nil, newDecodeError(ReasonOversized, &FieldError{Rule: "size",
 			Detail: fmt.Sprintf("%d bytes exceed the envelope limit of %d", len(b), MaxEnvelopeBytes)})
 	}
+	if isBinaryEnvelope(b) {
+		e, err := unmarshalBinary(b)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkEnvelope(e); err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+	// JSON, as written by a normalizer before the binary envelope.
 	e := new(Event)
 	// The envelope is trusted (the normalizer wrote it), so the detector's
 	// hot path uses goccy/go-json, ~5x faster than encoding/json here. On

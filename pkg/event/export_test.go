@@ -9,23 +9,28 @@ func SchemaVerdicts(d *Decoder, k Kind, raw []byte) (parsed, fast, schema bool) 
 	if err != nil {
 		return false, false, false
 	}
-	tree, dups, err := d.s.parseTree(clean)
+	tree, _, dups, err := d.s.parseDoc(clean)
 	if err != nil || len(dups) > 0 {
 		return false, false, false
 	}
-	return true, d.s.fastValid(k, tree), len(d.s.validate(d.s.schemaFor(k), tree)) == 0
+	return true, d.s.fastValid(k, tree), len(d.s.validate(d.s.schemaFor(k), schemaTree(tree))) == 0
 }
 
 // TypedDecodes decodes raw into the Go type of kind k with both decoders of
-// typedDecode; ok is false when either fails.
-func TypedDecodes(k Kind, raw []byte) (viaGoccy, viaStd any, ok bool) {
+// typedDecode: built from the parsed tree (the path of documents fastValid
+// accepts) and with encoding/json; ok is false when either fails.
+func TypedDecodes(d *Decoder, k Kind, raw []byte) (viaTree, viaStd any, ok bool) {
+	tree, timeLit, dups, err := d.s.parseDoc(raw)
+	if err != nil || len(dups) > 0 {
+		return nil, nil, false
+	}
 	switch k {
 	case KindCRMAccess:
 		var a, b CRMAccess
-		return &a, &b, fastUnmarshal(raw, &a) == nil && typedDecode(raw, &b, false) == nil
+		return &a, &b, typedFromTree(tree, timeLit, &a) == nil && typedDecode(raw, nil, nil, &b, false) == nil
 	default:
 		var a, b Outbound
-		return &a, &b, fastUnmarshal(raw, &a) == nil && typedDecode(raw, &b, false) == nil
+		return &a, &b, typedFromTree(tree, timeLit, &a) == nil && typedDecode(raw, nil, nil, &b, false) == nil
 	}
 }
 

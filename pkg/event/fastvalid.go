@@ -64,7 +64,7 @@ func compileFormats() (*formatFuncs, error) {
 // fastValid reports whether doc (a tree from parseTree) is certainly valid
 // against the schema of kind k. false means "run the schema".
 func (s *compiledSchemas) fastValid(k Kind, doc any) bool {
-	m, ok := doc.(map[string]any)
+	m, ok := doc.(object)
 	if !ok || s.formats == nil {
 		return false
 	}
@@ -77,11 +77,12 @@ func (s *compiledSchemas) fastValid(k Kind, doc any) bool {
 	return false
 }
 
-func (s *compiledSchemas) fastCRM(m map[string]any) bool {
+func (s *compiledSchemas) fastCRM(m object) bool {
 	if len(m) < 9 || len(m) > 11 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		var ok bool
 		switch key {
 		case "schema_version":
@@ -114,11 +115,12 @@ func (s *compiledSchemas) fastCRM(m map[string]any) bool {
 	return hasAll(m, "schema_version", "class_uid", "activity_id", "event_id", "time", "actor", "action", "records", "ticket_id")
 }
 
-func (s *compiledSchemas) fastOutbound(m map[string]any) bool {
+func (s *compiledSchemas) fastOutbound(m object) bool {
 	if len(m) < 9 || len(m) > 12 {
 		return false
 	}
-	channel, _ := m["channel"].(string)
+	cv, _ := m.get("channel")
+	channel, _ := cv.(string)
 	var class string
 	switch channel {
 	case "email":
@@ -130,7 +132,8 @@ func (s *compiledSchemas) fastOutbound(m map[string]any) bool {
 	default:
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		var ok bool
 		switch key {
 		case "schema_version", "activity_id":
@@ -168,11 +171,12 @@ func (s *compiledSchemas) fastOutbound(m map[string]any) bool {
 }
 
 func (s *compiledSchemas) isActor(v any) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 4 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		switch key {
 		case "uid":
 			ok = isString(v, 1, 256)
@@ -187,16 +191,16 @@ func (s *compiledSchemas) isActor(v any) bool {
 			return false
 		}
 	}
-	_, ok = m["uid"]
+	_, ok = m.get("uid")
 	return ok
 }
 
 func (s *compiledSchemas) isEndpoint(v any) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 1 {
 		return false
 	}
-	ip, has := m["ip"]
+	ip, has := m.get("ip")
 	if !has {
 		return len(m) == 0
 	}
@@ -205,11 +209,12 @@ func (s *compiledSchemas) isEndpoint(v any) bool {
 }
 
 func (s *compiledSchemas) isDestination(v any, channel string) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 6 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		switch key {
 		case "recipients":
 			ok = s.isFormatArray(v, 1, 1000, s.formats.email)
@@ -241,11 +246,12 @@ func (s *compiledSchemas) isDestination(v any, channel string) bool {
 }
 
 func isDevice(v any) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 3 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		switch key {
 		case "vendor", "product", "serial":
 			ok = isString(v, 0, 256)
@@ -260,11 +266,12 @@ func isDevice(v any) bool {
 }
 
 func isContent(v any) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 6 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		switch key {
 		case "file_name":
 			ok = isString(v, 0, 1024)
@@ -289,11 +296,12 @@ func isContent(v any) bool {
 }
 
 func isRecords(v any) bool {
-	m, ok := v.(map[string]any)
+	m, ok := v.(object)
 	if !ok || len(m) > 5 {
 		return false
 	}
-	for key, v := range m {
+	for _, mb := range m {
+		key, v := mb.key, mb.val
 		switch key {
 		case "ids":
 			ok = isStringArray(v, 1, 10000, 1, 128)
@@ -312,7 +320,7 @@ func isRecords(v any) bool {
 			return false
 		}
 	}
-	_, ok = m["ids"]
+	_, ok = m.get("ids")
 	return ok
 }
 
@@ -464,9 +472,9 @@ func isOneOf(v any, options ...string) bool {
 	return false
 }
 
-func hasAll(m map[string]any, keys ...string) bool {
+func hasAll(m object, keys ...string) bool {
 	for _, k := range keys {
-		if _, ok := m[k]; !ok {
+		if _, ok := m.get(k); !ok {
 			return false
 		}
 	}

@@ -181,14 +181,14 @@ func mutate(t testing.TB, raw []byte) [][]byte {
 	return out
 }
 
-// TestTypedDecodeAgrees: on what the fast path accepts, goccy/go-json
-// decodes into the Go types exactly what encoding/json decodes.
+// TestTypedDecodeAgrees: on what the fast path accepts, the Go value built
+// from the parsed tree (fromtree.go) is exactly what encoding/json decodes.
 func TestTypedDecodeAgrees(t *testing.T) {
 	d := fastDecoder(t)
 	n := 0
 	for _, s := range corpus(t) {
 		if _, fast, _ := event.SchemaVerdicts(d, s.kind, s.raw); fast {
-			checkTypedAgree(t, s.kind, s.raw)
+			checkTypedAgree(t, d, s.kind, s.raw)
 			n++
 		}
 	}
@@ -197,19 +197,20 @@ func TestTypedDecodeAgrees(t *testing.T) {
 	}
 }
 
-func checkTypedAgree(t *testing.T, k event.Kind, raw []byte) {
+func checkTypedAgree(t *testing.T, d *event.Decoder, k event.Kind, raw []byte) {
 	t.Helper()
-	a, b, ok := event.TypedDecodes(k, raw)
+	a, b, ok := event.TypedDecodes(d, k, raw)
 	if !ok {
 		t.Fatalf("a typed decoder failed on a document the fast path accepts: %s", raw)
 	}
 	if !reflect.DeepEqual(a, b) {
-		t.Fatalf("goccy/go-json and encoding/json disagree:\n%+v\n%+v", a, b)
+		t.Fatalf("the tree builder and encoding/json disagree:\n%+v\n%+v", a, b)
 	}
 }
 
 // FuzzFastValid: whatever the bytes, the fast path never accepts what the
-// schema rejects, and on what it accepts both typed decoders agree.
+// schema rejects, and on what it accepts the tree builder and encoding/json
+// agree.
 func FuzzFastValid(f *testing.F) {
 	for i, s := range corpus(f) {
 		if i%25 == 0 || !strings.HasPrefix(s.name, "org/") {
@@ -230,12 +231,12 @@ func FuzzFastValid(f *testing.F) {
 			t.Fatalf("the fast path accepts a document the schema rejects")
 		}
 		if fast && utf8.Valid(raw) {
-			checkTypedAgree(t, k, raw)
+			checkTypedAgree(t, d, k, raw)
 		}
 	})
 }
 
-// TestMarshalEventAgrees: MarshalEvent (goccy/go-json) writes exactly the
+// TestMarshalEventAgrees: MarshalEvent's JSON form (goccy/go-json) writes exactly the
 // bytes of its encoding/json path for every decodable sample, including
 // HTML characters, U+2028 and invalid UTF-8 in a value.
 func TestMarshalEventAgrees(t *testing.T) {
@@ -244,7 +245,7 @@ func TestMarshalEventAgrees(t *testing.T) {
 	n := 0
 	check := func(name string, e *event.Event) {
 		t.Helper()
-		fast, err1 := event.MarshalEvent(e)
+		fast, err1 := event.MarshalEventJSON(e)
 		std, err2 := event.MarshalEventStd(e)
 		if err1 != nil || err2 != nil {
 			t.Fatalf("%s: %v / %v", name, err1, err2)

@@ -40,8 +40,10 @@
 //     the compiled schema. It is tested never to accept what the schema
 //     rejects (TestFastValidAgrees, FuzzFastValid).
 //  5. The document is decoded into the Go type with encoding/json (safe now:
-//     no duplicates, exact-case keys only; goccy/go-json, which decodes the
-//     same, when the fast path found it valid) and the rules a schema cannot
+//     no duplicates, exact-case keys only). When the fast path found it
+//     valid, the Go value is built from the tree of step 3 instead
+//     (fromtree.go: no second parse; tested to give what encoding/json
+//     gives), and the rules a schema cannot
 //     express are checked ("semantic"): time is not the zero time,
 //     records.count is 0 (unknown) or at least the number of distinct
 //     records.ids, recipients' domains and destination.domains name the same
