@@ -43,7 +43,8 @@ type Options struct {
 	Keep bool
 	// Timeout bounds the wait for the findings.
 	Timeout time.Duration
-	// Day is the scripted day's start (UTC); zero means the previous Monday 09:00.
+	// Day is the scripted day's start (UTC); zero means 09:00 of the last
+	// Monday whose day is over.
 	Day  time.Time
 	Seed uint64
 	// HMACKey keys the evidence tokens; empty means a fresh random key.
@@ -306,7 +307,9 @@ func dash(s string) string {
 
 func lastMonday(now time.Time) time.Time {
 	d := time.Date(now.Year(), now.Month(), now.Day(), 9, 0, 0, 0, time.UTC)
-	for d.Weekday() != time.Monday || !d.Before(now) {
+	// The whole scripted day must be over: an event dated after now would
+	// be future-dated and counted at its ingestion time instead.
+	for d.Weekday() != time.Monday || !d.Add(24*time.Hour).Before(now) {
 		d = d.AddDate(0, 0, -1)
 	}
 	return d

@@ -183,8 +183,11 @@ func (e *Engine) Watermark() time.Time { return e.watermark }
 
 // Process applies one event and returns the findings it opened or updated
 // (and final revisions of incidents it closed). now is the processing time,
-// used for detected_at and future-dating only: the result depends on event
-// time alone, so replaying the same events rebuilds the same state.
+// used for detected_at (and for future-dating events without IngestedAt):
+// the result depends on the events alone, so replaying the same events
+// rebuilds the same state. An event dated more than the allowed lateness
+// after its IngestedAt is counted as future-dated and its Time set to
+// IngestedAt.
 func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 	e.last = nil
 	if e.seen.seen(ev.EventID) {
@@ -193,8 +196,17 @@ func (e *Engine) Process(ev *event.Event, now time.Time) []finding.Finding {
 	}
 	e.last = ev
 	e.stats.Events++
-	if ev.Time.After(now.Add(e.cfg.AllowedLateness)) {
+	ingested := ev.IngestedAt // persisted by the normalizer: replays agree
+	if ingested.IsZero() {
+		ingested = now
+	}
+	if ev.Time.After(ingested.Add(e.cfg.AllowedLateness)) {
+		// A clock running ahead must not move the partition's watermark:
+		// every correctly dated event after it would be late and blind the
+		// windows (an insider could do that on purpose). The event counts
+		// at the time it was ingested.
 		e.stats.FutureDated++
+		ev.Time = ingested
 	}
 	late := !e.watermark.IsZero() && ev.Time.Before(e.watermark)
 	if late {

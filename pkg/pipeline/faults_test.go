@@ -239,7 +239,7 @@ routes:
 // lateness give the findings of the in-order stream; events later than the
 // allowed lateness are counted (late-events metric) and not applied to
 // windows, although they would open an incident; future-dated events are
-// counted (future-dated metric).
+// counted (future-dated metric) and applied at their ingestion time.
 func TestFaultLateAndOutOfOrderEvents(t *testing.T) {
 	env := faultSetup(t, faultOpts{})
 	lateness := env.cfg.Engine.AllowedLateness
