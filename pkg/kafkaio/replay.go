@@ -343,6 +343,7 @@ func backoffDelay(attempt int) time.Duration {
 	return min(50*time.Millisecond<<attempt, time.Second)
 }
 
+// sleepCtx sleeps d or until ctx ends; it reports whether ctx is still live.
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()

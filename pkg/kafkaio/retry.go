@@ -327,14 +327,7 @@ func wait(ctx context.Context, attempt int) bool {
 	for i := 1; i < attempt && d < retryMax; i++ {
 		d = bo.NextBackOff()
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+	return sleepCtx(ctx, d)
 }
 
 // quietKafkaLoggers adapts a slog.Logger to kafka-go's two loggers for the

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -157,7 +155,7 @@ func TestClientsRideOutBrokerRestart(t *testing.T) {
 		t.Fatalf("Write: %v", err)
 	}
 	s.waitDistinct(t, 200, 20*time.Second)
-	errorsBefore := sumCounter(t, metrics.KafkaErrors)
+	errorsBefore := testenv.MetricSum(t, metrics.KafkaErrors)
 
 	b.Close()
 	written := make(chan error, 1)
@@ -203,7 +201,7 @@ func TestClientsRideOutBrokerRestart(t *testing.T) {
 		t.Fatalf("Run returned: %v", err)
 	default:
 	}
-	grew := sumCounter(t, metrics.KafkaErrors) - errorsBefore
+	grew := testenv.MetricSum(t, metrics.KafkaErrors) - errorsBefore
 	if grew == 0 {
 		t.Error("no Kafka client error was counted")
 	}
@@ -240,22 +238,6 @@ func TestClientsRideOutBrokerRestart(t *testing.T) {
 			t.Log(l)
 		}
 	}
-}
-
-// sumCounter sums a counter vector over its labels.
-func sumCounter(t *testing.T, c *prometheus.CounterVec) float64 {
-	t.Helper()
-	ch := make(chan prometheus.Metric, 64)
-	go func() { c.Collect(ch); close(ch) }()
-	sum := 0.0
-	for m := range ch {
-		var d dto.Metric
-		if err := m.Write(&d); err != nil {
-			t.Fatal(err)
-		}
-		sum += d.GetCounter().GetValue()
-	}
-	return sum
 }
 
 // refuseCommits makes b answer every offset commit with NOT_COORDINATOR (a

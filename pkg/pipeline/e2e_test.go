@@ -88,8 +88,17 @@ func setup(t *testing.T) (pipeline.Config, *chstore.Store) {
 	return cfg, store
 }
 
-// start runs a pipeline until the test ends.
+// start runs a pipeline until the test ends (see runOnce).
 func start(t *testing.T, cfg pipeline.Config) *pipeline.Pipeline {
+	t.Helper()
+	p, _ := runOnce(t, cfg)
+	return p
+}
+
+// runOnce runs one pipeline instance until the test ends, as its service
+// would: nothing restarts it. exited yields Run's error if it returns
+// before the test ends; an error other than the end of the test fails it.
+func runOnce(t *testing.T, cfg pipeline.Config) (p *pipeline.Pipeline, exited <-chan error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	p, err := pipeline.New(ctx, cfg, testLogger(t))
@@ -98,19 +107,25 @@ func start(t *testing.T, cfg pipeline.Config) *pipeline.Pipeline {
 		t.Fatalf("pipeline: %v", err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
+	stopped := make(chan struct{})
+	var runErr error
+	go func() {
+		runErr = p.Run(ctx)
+		done <- runErr
+		close(stopped)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("pipeline stopped with error: %v", err)
+		case <-stopped:
+			if runErr != nil && !errors.Is(runErr, context.Canceled) {
+				t.Errorf("pipeline stopped with error: %v", runErr)
 			}
 		case <-time.After(30 * time.Second):
 			t.Error("pipeline did not stop within 30s")
 		}
 	})
-	return p
+	return p, done
 }
 
 func TestEndToEndInsiderDay(t *testing.T) {

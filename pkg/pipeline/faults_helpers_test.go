@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/leakline/leakline/pkg/chserver"
@@ -23,7 +21,6 @@ import (
 	"github.com/leakline/leakline/pkg/finding"
 	"github.com/leakline/leakline/pkg/inspect"
 	"github.com/leakline/leakline/pkg/kafkaio"
-	"github.com/leakline/leakline/pkg/metrics"
 	"github.com/leakline/leakline/pkg/pipeline"
 	"github.com/leakline/leakline/pkg/privacy"
 	"github.com/leakline/leakline/pkg/scenario"
@@ -297,30 +294,6 @@ func minFindings(t *testing.T, want map[string]finding.Finding, n int) {
 	}
 }
 
-// runOnce runs one pipeline instance until the test ends, as its service
-// would: nothing restarts it. exited yields Run's error if it returns
-// before the test ends.
-func runOnce(t *testing.T, cfg pipeline.Config) (p *pipeline.Pipeline, exited <-chan error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	p, err := pipeline.New(ctx, cfg, testLogger(t))
-	if err != nil {
-		cancel()
-		t.Fatalf("pipeline: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("pipeline did not stop within 30s")
-		}
-	})
-	return p, done
-}
-
 // readySample is one answer of Pipeline.Ready.
 type readySample struct {
 	at    time.Time // when the probe started
@@ -423,40 +396,4 @@ func (l *logRecorder) count(s string) int {
 		}
 	}
 	return n
-}
-
-// kafkaErrors sums leakline_kafka_errors_total over its labels.
-func kafkaErrors(t *testing.T) float64 {
-	t.Helper()
-	ch := make(chan prometheus.Metric, 64)
-	go func() { metrics.KafkaErrors.Collect(ch); close(ch) }()
-	sum := 0.0
-	for m := range ch {
-		var d dto.Metric
-		if err := m.Write(&d); err != nil {
-			t.Fatal(err)
-		}
-		sum += d.GetCounter().GetValue()
-	}
-	return sum
-}
-
-// counterValue reads a Prometheus counter.
-func counterValue(t *testing.T, c prometheus.Counter) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := c.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetCounter().GetValue()
-}
-
-// gaugeValue reads a Prometheus gauge.
-func gaugeValue(t *testing.T, g prometheus.Gauge) float64 {
-	t.Helper()
-	var m dto.Metric
-	if err := g.Write(&m); err != nil {
-		t.Fatal(err)
-	}
-	return m.GetGauge().GetValue()
 }

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/leakline/leakline/pkg/embedkafka"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/kafkaio"
@@ -305,7 +307,7 @@ func TestFaultLateAndOutOfOrderEvents(t *testing.T) {
 		}
 	}
 
-	lateBefore, futureBefore := counterValue(t, metrics.LateEvents), counterValue(t, metrics.FutureEvents)
+	lateBefore, futureBefore := testutil.ToFloat64(metrics.LateEvents), testutil.ToFloat64(metrics.FutureEvents)
 	p := start(t, env.cfg)
 	produce(t, env.cfg, raw(t, shuffled), 10, nil)
 	waitStored(t, env.store, want, wantEvents, 90*time.Second)
@@ -313,10 +315,10 @@ func TestFaultLateAndOutOfOrderEvents(t *testing.T) {
 	if s.Events != uint64(wantEvents) || s.LateEvents != nLate || s.FutureDated != nFuture {
 		t.Errorf("detector: %d events, %d late, %d future-dated; want %d, %d, %d", s.Events, s.LateEvents, s.FutureDated, wantEvents, nLate, nFuture)
 	}
-	if d := counterValue(t, metrics.LateEvents) - lateBefore; d != nLate {
+	if d := testutil.ToFloat64(metrics.LateEvents) - lateBefore; d != nLate {
 		t.Errorf("leakline_late_events_total grew by %g, want %d", d, nLate)
 	}
-	if d := counterValue(t, metrics.FutureEvents) - futureBefore; d != nFuture {
+	if d := testutil.ToFloat64(metrics.FutureEvents) - futureBefore; d != nFuture {
 		t.Errorf("leakline_future_dated_events_total grew by %g, want %d", d, nFuture)
 	}
 }
@@ -325,8 +327,8 @@ func TestFaultLateAndOutOfOrderEvents(t *testing.T) {
 // (leakline_messages_consumed_total of their consumer groups).
 func sinkConsumed(t *testing.T, cfg pipeline.Config) float64 {
 	t.Helper()
-	return counterValue(t, metrics.Consumed.WithLabelValues("leakline-chsink", cfg.Topics.Findings)) +
-		counterValue(t, metrics.Consumed.WithLabelValues("leakline-chsink-events", cfg.Topics.EventMeta))
+	return testutil.ToFloat64(metrics.Consumed.WithLabelValues("leakline-chsink", cfg.Topics.Findings)) +
+		testutil.ToFloat64(metrics.Consumed.WithLabelValues("leakline-chsink-events", cfg.Topics.EventMeta))
 }
 
 // TestFaultClickHouseStopped stops ClickHouse (SIGTERM, data kept) for 60 s
@@ -389,7 +391,7 @@ func TestFaultClickHouseStopped(t *testing.T) {
 	if s.MaxHeld > bound {
 		t.Errorf("the sink held up to %d records, want ≤ %d", s.MaxHeld, bound)
 	}
-	if s.Held != 0 || gaugeValue(t, metrics.SinkBufferedRows) != 0 {
+	if s.Held != 0 || testutil.ToFloat64(metrics.SinkBufferedRows) != 0 {
 		t.Errorf("the sink still holds %d records after catching up", s.Held)
 	}
 }
@@ -490,7 +492,7 @@ func brokerRestart(t *testing.T, outage time.Duration) {
 
 	p, exited := runOnce(t, env.cfg)
 	ready := watchReady(t, p)
-	errorsBefore := kafkaErrors(t)
+	errorsBefore := testenv.MetricSum(t, metrics.KafkaErrors)
 	var down, up time.Time
 	type restart struct {
 		b  *embedkafka.Broker
@@ -549,7 +551,7 @@ func brokerRestart(t *testing.T, outage time.Duration) {
 	if err := kafkaio.Health(); err != nil {
 		t.Errorf("a Kafka client still reports an outage after recovery: %v", err)
 	}
-	grew := kafkaErrors(t) - errorsBefore
+	grew := testenv.MetricSum(t, metrics.KafkaErrors) - errorsBefore
 	if grew == 0 {
 		t.Error("no Kafka client error was counted during the outage")
 	}
