@@ -318,6 +318,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	t0 := time.Now()
 	mon.t0 = t0
+	if plan != nil {
+		plan.shift = workingHoursShift(t0)
+	}
 	monCtx, stopMon := context.WithCancel(gctx)
 	var bg sync.WaitGroup
 	bg.Go(func() { mon.sample(monCtx) })

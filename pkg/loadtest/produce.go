@@ -54,7 +54,8 @@ type produceBatch struct {
 
 // produceRate runs the open-loop producer of plan from t0 until every
 // event is acknowledged or ctx ends. Baseline event seq is stamped with
-// event time t0 + plan.scheduled(seq), its scheduled produce time, and is
+// event time t0 + plan.scheduled(seq) + plan.shift (its scheduled produce
+// time, moved into working hours), and is
 // the seq-th event of the pool (cyclically) with the actor of pass
 // seq / len(pool); scenario events are stamped with their offsets.
 func produceRate(ctx context.Context, kc kafkaio.Config, t kafkaio.Topics, plan *ratePlan, t0 time.Time, ctr *progressCounters) error {
@@ -112,7 +113,7 @@ func generate(ctx context.Context, plan *ratePlan, t0 time.Time, writers map[eve
 			tpl := &plan.pool[seq%pool]
 			id = appendRateID(id[:0], seq)
 			suffix = appendPassSuffix(suffix[:0], seq/pool)
-			at := t0.Add(plan.scheduled(seq))
+			at := t0.Add(plan.scheduled(seq) + plan.shift)
 			start := len(arena)
 			arena = append(arena, id...)
 			key := arena[start:len(arena):len(arena)]
@@ -122,7 +123,7 @@ func generate(ctx context.Context, plan *ratePlan, t0 time.Time, writers map[eve
 		}
 		for ; inj < len(plan.inject) && plan.inject[inj].at <= el; inj++ {
 			in := &plan.inject[inj]
-			at := t0.Add(in.at)
+			at := t0.Add(in.at + plan.shift)
 			v := in.tpl.render(nil, []byte(in.tpl.id), at, nil)
 			batches[in.tpl.kind] = append(batches[in.tpl.kind], kafka.Message{Key: []byte(in.tpl.id), Value: v, Time: at})
 		}
@@ -191,7 +192,7 @@ type production struct {
 // production of a rate-mode run started at t0: baseline event times follow
 // from their sequence numbers, scenario events from their offsets.
 func (p *ratePlan) production(t0 time.Time) production {
-	out := production{scenarios: p.shifted(t0), exfil: map[string]time.Time{}}
+	out := production{scenarios: p.shifted(t0.Add(p.shift)), exfil: map[string]time.Time{}}
 	injectedAt := make(map[string]time.Time, len(p.inject))
 	for _, in := range p.inject {
 		injectedAt[in.tpl.id] = t0.Add(in.at)

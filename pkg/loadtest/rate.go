@@ -150,6 +150,24 @@ type ratePlan struct {
 	exfilAt []time.Duration
 	// poolEmployeeDays is the employee-days the pool stands for.
 	poolEmployeeDays int
+	// shift is added to produce times to give event times: the run is
+	// placed in working hours (workingHoursShift), so that what the
+	// time-of-day rules see does not depend on when the run started.
+	shift time.Duration
+}
+
+// workingHoursShift is the shift that puts a run starting at t0 at the most
+// recent 10:00 UTC before it: the rate mode's seconds stand for a working
+// morning whatever the wall clock says (the after-hours rule would
+// otherwise judge the benign marketing export by the hour of the run).
+// Event times stay in the past, never future-dated.
+func workingHoursShift(t0 time.Time) time.Duration {
+	u := t0.UTC()
+	ten := time.Date(u.Year(), u.Month(), u.Day(), 10, 0, 0, 0, time.UTC)
+	if ten.After(u) {
+		ten = ten.AddDate(0, 0, -1)
+	}
+	return ten.Sub(u)
 }
 
 // Rate-mode scenario placement: scenario i of n starts at

@@ -134,3 +134,27 @@ func TestRateProduction(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkingHoursShift(t *testing.T) {
+	for _, tc := range []struct {
+		now, want string // the run's start; where its event times start
+	}{
+		{"2026-11-28T20:07:30Z", "2026-11-28T10:00:00Z"},
+		{"2026-11-28T10:00:00Z", "2026-11-28T10:00:00Z"},
+		{"2026-11-28T09:59:59Z", "2026-11-27T10:00:00Z"},
+		{"2026-11-28T03:00:00+05:00", "2026-11-27T10:00:00Z"}, // 22:00 UTC the day before
+		{"2026-12-01T00:00:01Z", "2026-11-30T10:00:00Z"},
+	} {
+		now, err := time.Parse(time.RFC3339, tc.now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := now.Add(workingHoursShift(now)).UTC().Format(time.RFC3339)
+		if got != tc.want {
+			t.Errorf("run at %s: event times start at %s, want %s", tc.now, got, tc.want)
+		}
+		if workingHoursShift(now) > 0 {
+			t.Errorf("run at %s: positive shift would future-date every event", tc.now)
+		}
+	}
+}
