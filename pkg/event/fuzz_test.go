@@ -36,7 +36,7 @@ func addSeeds(f *testing.F, prefix string, extra ...string) {
 
 var knownReasons = map[string]bool{
 	ReasonOversized: true, ReasonInvalidJSON: true, ReasonDuplicateKey: true,
-	ReasonSchema: true, ReasonSemantic: true, ReasonUnknownKind: true,
+	ReasonSchema: true, ReasonSemantic: true, ReasonUnknownKind: true, ReasonInvalidBinary: true,
 }
 
 func checkDecodeError(t *testing.T, err error) {
