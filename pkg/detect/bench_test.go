@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/leakline/leakline/pkg/detect"
+	"github.com/leakline/leakline/pkg/edm"
 	"github.com/leakline/leakline/pkg/event"
 )
 
@@ -18,14 +19,14 @@ import (
 // distribution over `actors`.
 func mixedStream(n, actors int) []*event.Event {
 	evs := make([]*event.Event, 0, n)
-	mixedEvents(n, actors, func(ev *event.Event) { evs = append(evs, ev) })
+	mixedEvents(n, actors, 50*time.Millisecond, func(ev *event.Event) { evs = append(evs, ev) })
 	return evs
 }
 
 // mixedEvents generates mixedStream's events one at a time, each with its
 // own freshly allocated strings as a decoder makes them: whatever the engine
 // keeps of an event stays on the heap, the rest is garbage.
-func mixedEvents(n, actors int, yield func(*event.Event)) {
+func mixedEvents(n, actors int, step time.Duration, yield func(*event.Event)) {
 	r := rand.New(rand.NewPCG(1, 2))
 	z := rand.NewZipf(r, 1.1, 1, uint64(actors-1))
 	t0 := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
@@ -33,7 +34,7 @@ func mixedEvents(n, actors int, yield func(*event.Event)) {
 	for i := 0; i < n; i++ {
 		a := int(z.Uint64())
 		actor := event.Actor{UID: fmt.Sprintf("u-%06d", a), Email: fmt.Sprintf("u%06d@corp.example", a), Department: "support", Role: "agent"}
-		at := t0.Add(time.Duration(i) * 50 * time.Millisecond)
+		at := t0.Add(time.Duration(i) * step)
 		id := fmt.Sprintf("e-%08d", i)
 		if i%5 != 0 {
 			ticket := ""
@@ -102,13 +103,70 @@ func BenchmarkEngineStatePerActor(b *testing.B) {
 			b.Fatal(err)
 		}
 		now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
-		mixedEvents(1_000_000, 100_000, func(ev *event.Event) { e.Process(ev, now) })
+		mixedEvents(1_000_000, 100_000, 50*time.Millisecond, func(ev *event.Event) { e.Process(ev, now) })
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		s := e.Stats()
 		groups := max(s.Groups, 1)
 		b.ReportMetric((float64(after.HeapAlloc)-float64(before.HeapAlloc))/float64(groups), "B/group")
 		b.ReportMetric(float64(groups), "groups")
+		runtime.KeepAlive(e)
+	}
+}
+
+// BenchmarkEngineStateSteady shows that the engine's memory is bounded by
+// the rules' horizons, not by how long it runs: 20 k actors (Zipf) and
+// 6 M events over 90 days of event time (one every 1.3 s, processed as they
+// happen), with an exact-data-match index so that every CRM read is kept
+// for the look-back. Every rule of the default pack forgets a group once its
+// window (≤ 30 days) and the allowed lateness passed, and a read leaves the
+// read-sets after the 7-day look-back, so the heap after day 45 should be
+// what it is after day 90. It reports the live heap (after GC) at days 30, 45, 60, 75 and 90 in
+// MB, and the change from day 45 to day 90 in percent.
+func BenchmarkEngineStateSteady(b *testing.B) {
+	const events, actors, days = 6_000_000, 20_000, 90
+	step := days * 24 * time.Hour / events
+	var csv strings.Builder
+	csv.WriteString("customer_id,email\n")
+	for i := range 1000 {
+		fmt.Fprintf(&csv, "C-%07d,customer%d@example.com\n", i, i)
+	}
+	idx, err := edm.Build(strings.NewReader(csv.String()), edm.BuildOptions{
+		Columns: map[string]string{"email": "email"}, IDColumn: "customer_id"}, testKey)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		cfg := detect.DefaultConfig()
+		cfg.EDM = idx // with it, every CRM read is kept for the look-back
+		e, err := detect.New(cfg, scanner(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC)
+		heapAt := map[int]float64{}
+		next := 30
+		mixedEvents(events, actors, step, func(ev *event.Event) {
+			e.Process(ev, ev.Time.Add(time.Second))
+			if d := int(ev.Time.Sub(t0) / (24 * time.Hour)); d >= next {
+				runtime.GC()
+				var m runtime.MemStats
+				runtime.ReadMemStats(&m)
+				heapAt[next] = (float64(m.HeapAlloc) - float64(base.HeapAlloc)) / 1e6
+				next += 15
+			}
+		})
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		heapAt[days] = (float64(m.HeapAlloc) - float64(base.HeapAlloc)) / 1e6
+		for _, d := range []int{30, 45, 60, 75, 90} {
+			b.ReportMetric(heapAt[d], fmt.Sprintf("MB@day%d", d))
+		}
+		b.ReportMetric(100*(heapAt[90]-heapAt[45])/heapAt[45], "%change-45-90")
 		runtime.KeepAlive(e)
 	}
 }

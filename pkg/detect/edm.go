@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"time"
 
 	"github.com/leakline/leakline/pkg/edm"
@@ -16,7 +17,8 @@ const DefaultEDMLookback = 7 * 24 * time.Hour
 const DefaultMaxReadsPerActor = 100_000
 
 // readSet is the set of customer fingerprints one actor read, each with the
-// time it was last read, bounded in size (the least recently read go first).
+// time it was last read, bounded in size: at the bound the least recently
+// read eighth goes at once (evictOldest).
 type readSet struct {
 	last map[uint64]int64
 }
@@ -25,20 +27,33 @@ func (s *readSet) add(fp uint64, t int64, max int) {
 	if s.last == nil {
 		s.last = make(map[uint64]int64)
 	}
-	if prev, ok := s.last[fp]; ok && prev >= t {
+	prev, ok := s.last[fp]
+	if ok && prev >= t {
 		return
 	}
-	if _, ok := s.last[fp]; !ok && len(s.last) >= max {
-		var oldFP uint64
-		oldT := int64(1<<63 - 1)
-		for k, v := range s.last { // rare: only at the bound
-			if v < oldT {
-				oldFP, oldT = k, v
-			}
-		}
-		delete(s.last, oldFP)
+	if !ok && len(s.last) >= max {
+		s.evictOldest()
 	}
 	s.last[fp] = t
+}
+
+// evictOldest drops the least recently read eighth of the set (at least one
+// read; ties with the cut go too). Evicting one read per new read would scan
+// the whole set for each read of an actor at the bound — the heaviest
+// reader, such as an insider pulling the CRM — and slow their partition to a
+// crawl; an eighth at a time makes it amortised O(log n) per read.
+func (s *readSet) evictOldest() {
+	ts := make([]int64, 0, len(s.last))
+	for _, v := range s.last {
+		ts = append(ts, v)
+	}
+	slices.Sort(ts)
+	cut := ts[max(1, len(ts)/8)-1]
+	for fp, v := range s.last {
+		if v <= cut {
+			delete(s.last, fp)
+		}
+	}
 }
 
 // expire drops reads older than cut.
