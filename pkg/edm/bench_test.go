@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/leakline/leakline/pkg/testenv"
 )
 
 // The 1 M-row export is generated once per test binary (~90 MB).
@@ -183,9 +185,9 @@ func BenchmarkLookup(b *testing.B) {
 
 // TestBuildMillionRows builds the 1 M-row index once and checks its size
 // and speed budget loosely (the figures go to docs/BENCHMARKS.md from
-// BenchmarkBuild); it runs only without -short.
+// BenchmarkBuild); -short skips it, except under CI=true.
 func TestBuildMillionRows(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
 		t.Skip("builds a 1 M-row index")
 	}
 	start := time.Now()

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf16"
+
+	"github.com/leakline/leakline/pkg/testenv"
 )
 
 func b64Lines(s string) string {
@@ -301,7 +303,7 @@ func heapGrowth(f func()) (live, total uint64) {
 // the cap, says so, and allocates at most a small multiple of the cap
 // (measured with runtime.MemStats, not timed).
 func TestHugeInputsBoundedMemory(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
 		t.Skip("allocates 100 MB inputs")
 	}
 	const size = 100 << 20
