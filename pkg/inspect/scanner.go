@@ -380,15 +380,7 @@ func skipLoose(b []byte, i int, lo, hi, eq uint64) int {
 		mz := swarLoose(binary.LittleEndian.Uint64(w[16:24]), lo, hi, eq)
 		mv := swarLoose(binary.LittleEndian.Uint64(w[24:32]), lo, hi, eq)
 		if mx|my|mz|mv != 0 {
-			switch {
-			case mx != 0:
-				return i + bits.TrailingZeros64(mx)>>3
-			case my != 0:
-				return i + 8 + bits.TrailingZeros64(my)>>3
-			case mz != 0:
-				return i + 16 + bits.TrailingZeros64(mz)>>3
-			}
-			return i + 24 + bits.TrailingZeros64(mv)>>3
+			return i + firstMarked(mx, my, mz, mv)
 		}
 		i += 32
 	}
@@ -401,6 +393,20 @@ func skipLoose(b []byte, i int, lo, hi, eq uint64) int {
 	return i
 }
 
+// firstMarked is the offset of the first marked byte in four consecutive
+// SWAR masks of 8 bytes each, at least one of them non-zero.
+func firstMarked(mx, my, mz, mv uint64) int {
+	switch {
+	case mx != 0:
+		return bits.TrailingZeros64(mx) >> 3
+	case my != 0:
+		return 8 + bits.TrailingZeros64(my)>>3
+	case mz != 0:
+		return 16 + bits.TrailingZeros64(mz)>>3
+	}
+	return 24 + bits.TrailingZeros64(mv)>>3
+}
+
 // skipStrict is skipLoose for swarStrict.
 func skipStrict(b []byte, i int, lo, hi, eq, eq2 uint64) int {
 	n := len(b)
@@ -411,15 +417,7 @@ func skipStrict(b []byte, i int, lo, hi, eq, eq2 uint64) int {
 		mz := swarStrict(binary.LittleEndian.Uint64(w[16:24]), lo, hi, eq, eq2)
 		mv := swarStrict(binary.LittleEndian.Uint64(w[24:32]), lo, hi, eq, eq2)
 		if mx|my|mz|mv != 0 {
-			switch {
-			case mx != 0:
-				return i + bits.TrailingZeros64(mx)>>3
-			case my != 0:
-				return i + 8 + bits.TrailingZeros64(my)>>3
-			case mz != 0:
-				return i + 16 + bits.TrailingZeros64(mz)>>3
-			}
-			return i + 24 + bits.TrailingZeros64(mv)>>3
+			return i + firstMarked(mx, my, mz, mv)
 		}
 		i += 32
 	}
