@@ -39,9 +39,6 @@ const (
 	ShadowOnly Shadow = "shadow" // only findings of shadow rules
 )
 
-// valid reports whether s is one of the Shadow constants.
-func (s Shadow) valid() bool { return s == ShadowAll || s == ShadowLive || s == ShadowOnly }
-
 // Search selects findings for investigation. Every list filters by
 // membership; an empty list does not filter.
 type Search struct {

@@ -291,13 +291,13 @@ func TestMultipleErrorsTogether(t *testing.T) {
 	_, _, err := d.DecodeCRMAccess([]byte(doc))
 	// class_uid const, action enum, unknown x: schema; the typed decode
 	// fails on the string class_uid, so the count rule cannot run.
-	de := decodeErr(t, err, ReasonSchema, 3)
+	decodeErr(t, err, ReasonSchema, 3)
 
 	doc = strings.Replace(crm, `"action":"view"`, `"action":"print"`, 1)
 	doc = strings.Replace(doc, `"count":2`, `"count":1`, 1)
 	doc = strings.Replace(doc, `"time":"2025-03-14T09:26:53Z"`, `"time":"0001-01-01T00:00:00Z"`, 1)
 	_, _, err = d.DecodeCRMAccess([]byte(doc))
-	de = decodeErr(t, err, ReasonSchema, 3) // enum + count + zero time
+	de := decodeErr(t, err, ReasonSchema, 3) // enum + count + zero time
 	for _, want := range []string{"/action: enum", "/records/count: semantic", "/time: semantic: zero time"} {
 		if !strings.Contains(de.Error(), want) {
 			t.Errorf("%v lacks %q", de, want)

@@ -48,7 +48,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -191,18 +190,6 @@ func (c Config) dialer() *kafka.Dialer {
 		d.ClientID = c.ClientID
 	}
 	return &d
-}
-
-// kafkaLoggers adapts a slog.Logger to kafka-go's two loggers.
-func kafkaLoggers(l *slog.Logger, attrs ...any) (info, errLog kafka.Logger) {
-	l = l.With(attrs...)
-	info = kafka.LoggerFunc(func(format string, args ...any) {
-		l.Debug(strings.TrimSpace(fmt.Sprintf(format, args...)))
-	})
-	errLog = kafka.LoggerFunc(func(format string, args ...any) {
-		l.Warn(strings.TrimSpace(fmt.Sprintf(format, args...)))
-	})
-	return info, errLog
 }
 
 // Topics names Leakline's topics.

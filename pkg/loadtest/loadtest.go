@@ -126,10 +126,6 @@ const (
 	PollInterval   = 200 * time.Millisecond
 )
 
-// webhookReceiver is the name of the pager's receiver in the default
-// policy when only a webhook URL is given.
-const webhookReceiver = "webhook"
-
 const (
 	latencyMethod = "produced → row in ClickHouse, per event, for a hash sample of the events (cityHash64(event_id) % N = 0, ≤ 50k): " +
 		"produced is the event's scheduled produce time (rate mode, open loop: queueing in the producer counts) or the start of its Replay slice " +
