@@ -3,6 +3,7 @@ package scenario
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -160,6 +161,10 @@ type orgGen struct {
 	day0     time.Time
 	// scenario actors are excluded from some baseline behaviour
 	taken map[int]bool
+	// busy is the busy_support_queue scenario's index and busyDaily its
+	// agent's ticketed reads per day in the baseline (calibrateBusyQueue).
+	busy      int
+	busyDaily []int
 }
 
 func (g *orgGen) nextID() string {
@@ -207,6 +212,7 @@ func NewOrg(opt OrgOptions) (*Org, error) {
 	g.people()
 	g.scenarios()
 	g.baseline()
+	g.calibrateBusyQueue()
 	sort.SliceStable(o.Events, func(i, j int) bool { return o.Events[i].Time.Before(o.Events[j].Time) })
 	return o, nil
 }
@@ -448,21 +454,53 @@ func (g *orgGen) scenarios() {
 			[]event.Content{csvFile("mailing.csv", customerCSV(all[:200]))}))
 		o.Scenarios = append(o.Scenarios, s)
 	}
-	// 7. Benign: a support agent with a very busy ticket queue — ~180
-	// customers read in a day, every read under a ticket.
+	// 7. Benign: a support agent with a very busy ticket queue — ~8× their
+	// usual reads in a day, every read under a ticket (up to 180 tickets
+	// drawn here; calibrateBusyQueue keeps 7 × the agent's usual day).
 	{
 		e := g.pick(RoleSupport, 2)
 		d := g.dayOf(6)
 		s := Scenario{Name: "busy_support_queue", Kind: KindBenign, Actor: e.Actor.UID,
-			Note: "support agent works 180 tickets in a day (~8× the usual), every read ticketed, every read ticketed"}
-		for k := 0; k < 180; k++ {
+			Note: "support agent works ~8× their usual tickets in a day, every read ticketed"}
+		for k := 0; k < busyQueueTickets; k++ {
 			c := g.customer()
 			at := g.workTime(d)
 			add(&s)(crm(g.nextID(), at, e.Actor, event.ActionView, []string{c.ID}, fmt.Sprintf("T-%06d", 500000+k), c.Region))
 			s.Exfil = maxTime(s.Exfil, at)
 		}
+		g.busy = len(o.Scenarios)
+		g.busyDaily = make([]int, o.Opt.Days)
 		o.Scenarios = append(o.Scenarios, s)
 	}
+}
+
+// busyQueueTickets is the most tickets of the busy_support_queue day.
+const busyQueueTickets = 180
+
+// calibrateBusyQueue makes the busy support queue what its label says:
+// ~8× the agent's usual day — its usual (median) day of baseline reads
+// plus 7 × that in extra tickets (at most busyQueueTickets). A fixed
+// count would be 7× for one agent and 12× for a quieter one, i.e. above
+// crm.volume_baseline's 10× for some seeds: no longer the look-alike the
+// scenario claims to be.
+func (g *orgGen) calibrateBusyQueue() {
+	daily := slices.Clone(g.busyDaily)
+	slices.Sort(daily)
+	keep := min(busyQueueTickets, 7*daily[len(daily)/2])
+	s := &g.o.Scenarios[g.busy]
+	kept := map[string]bool{}
+	for i, id := range s.EventIDs {
+		kept[id] = i < keep
+	}
+	s.EventIDs = s.EventIDs[:keep]
+	s.Exfil = time.Time{}
+	g.o.Events = slices.DeleteFunc(g.o.Events, func(r Raw) bool {
+		k, ok := kept[string(r.Key)]
+		if k {
+			s.Exfil = maxTime(s.Exfil, r.Time)
+		}
+		return ok && !k
+	})
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -488,6 +526,9 @@ func (g *orgGen) baseline() {
 					c := g.customer()
 					for v := 0; v < 1+r.IntN(3); v++ {
 						g.add(crm(g.nextID(), g.workTime(d), a, event.ActionView, []string{c.ID}, fmt.Sprintf("T-%06d", ticket), c.Region))
+						if a.UID == g.o.Scenarios[g.busy].Actor {
+							g.busyDaily[d]++
+						}
 					}
 				}
 			case RoleSales:

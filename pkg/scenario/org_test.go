@@ -3,6 +3,7 @@ package scenario
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -177,5 +178,60 @@ func TestOrgRejectsTooSmall(t *testing.T) {
 	}
 	if _, err := NewOrg(OrgOptions{Employees: 30, Customers: 3000, Days: 0}); err == nil {
 		t.Error("0 days accepted")
+	}
+}
+
+// TestBusyQueueIsALookAlike checks that the busy support queue is what its
+// label says for any seed and size: its day is ~8× the agent's usual
+// (median) day of reads — busy, but below crm.volume_baseline's 10×.
+func TestBusyQueueIsALookAlike(t *testing.T) {
+	dec, err := event.NewDecoder(event.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		seed            uint64
+		employees, days int
+	}{{11, 30, 3}, {1, 30, 3}, {2, 30, 5}, {3, 60, 7}, {1, 200, 14}} {
+		o, err := NewOrg(OrgOptions{Seed: tc.seed, Employees: tc.employees, Customers: 3000, Days: tc.days, Start: orgStart})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s Scenario
+		for _, sc := range o.Scenarios {
+			if sc.Name == "busy_support_queue" {
+				s = sc
+			}
+		}
+		busy := map[string]bool{}
+		for _, id := range s.EventIDs {
+			busy[id] = true
+		}
+		daily := make([]int, tc.days)
+		extra, busyDay := 0, -1
+		for _, r := range o.Events {
+			ev, err := dec.DecodeRaw(r.Kind, r.Value, event.Source{}, r.Time)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev.Actor.UID != s.Actor || ev.CRM == nil {
+				continue
+			}
+			d := int(ev.Time.Sub(orgStart) / (24 * time.Hour))
+			if busy[ev.EventID] {
+				extra++
+				busyDay = d
+				continue
+			}
+			daily[d] += len(ev.CRM.Records.IDs)
+		}
+		sorted := append([]int(nil), daily...)
+		slices.Sort(sorted)
+		usual := sorted[len(sorted)/2]
+		ratio := float64(daily[busyDay]+extra) / float64(usual)
+		if extra != len(s.EventIDs) || extra != min(180, 7*usual) || ratio < 6 || ratio >= 10 {
+			t.Errorf("seed %d, %d employees × %d days: busy day %d + %d ticketed reads, usual day %d: %.1f× (want ~8×, below 10×)",
+				tc.seed, tc.employees, tc.days, daily[busyDay], extra, usual, ratio)
+		}
 	}
 }
