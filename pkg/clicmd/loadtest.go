@@ -16,7 +16,7 @@ import (
 // its labelled insider scenarios (see pkg/loadtest).
 //
 //	leakline loadtest [-employees N -customers N -days N -seed N]
-//	                  [-rate EPS -duration D | -unpaced] [-processes]
+//	                  [-rate EPS -duration D [-cohorts N] | -unpaced] [-processes]
 //	                  [-sink-batch N -sink-flush D -retention BYTES] [-cpuprofile FILE] [-memprofile FILE]
 //	                  [-report FILE.json] [-chart FILE.html] [-v]
 func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -25,10 +25,11 @@ func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var opt loadtest.Options
 	fs.IntVar(&opt.Employees, "employees", 200, "employees of the synthetic organisation")
 	fs.IntVar(&opt.Customers, "customers", 20000, "CRM customers")
-	fs.IntVar(&opt.Days, "days", 14, "simulated working days (time-compressed mode: the last one is the day before yesterday, UTC; rate mode: the days of the baseline pool)")
+	fs.IntVar(&opt.Days, "days", 14, "simulated days (the last one is the day before yesterday, UTC; rate mode: the days the population lives over and over)")
 	fs.Uint64Var(&opt.Seed, "seed", 1, "generator seed (same seed, same events)")
 	fs.Float64Var(&opt.Rate, "rate", 0, "rate mode: baseline events per second (0: time-compressed mode)")
 	fs.DurationVar(&opt.Duration, "duration", time.Minute, "rate mode: how long to produce")
+	fs.IntVar(&opt.Cohorts, "cohorts", 0, "rate mode: copies of the org's employees that make the run's population (0: enough for the run to live the org's days about 10 times)")
 	fs.BoolVar(&opt.Unpaced, "unpaced", false, "time-compressed mode: write slices back to back without waiting for the normalizer (capacity; detection may suffer)")
 	fs.DurationVar(&opt.Progress, "progress", 2*time.Second, "interval of progress lines")
 	fs.DurationVar(&opt.Timeout, "timeout", 0, "bound on the whole run (default 10m + duration)")
@@ -49,6 +50,9 @@ func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if opt.Rate < 0 {
 		return usageError(fs, stderr, "-rate must not be negative")
+	}
+	if opt.Cohorts < 0 {
+		return usageError(fs, stderr, "-cohorts must not be negative")
 	}
 	if opt.Rate > 0 && opt.Unpaced {
 		return usageError(fs, stderr, "-unpaced is for the time-compressed mode, not with -rate")

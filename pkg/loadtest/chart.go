@@ -27,6 +27,9 @@ const (
 	colorD, colorE         = "#9467bd", "#ff7f0e"
 )
 
+// chartColors are the colors of a chart's lines, in order.
+var chartColors = []string{colorA, colorB, colorC, colorD, colorE, "#8c564b", "#e377c2", "#17becf", "#7f7f7f"}
+
 // niceMax rounds v up to 1, 2 or 5 × a power of ten.
 func niceMax(v float64) float64 {
 	if v <= 0 || math.IsNaN(v) || math.IsInf(v, 0) {
@@ -111,7 +114,8 @@ latency produced → row in ClickHouse p50 {{printf "%.0f" .Rep.Latency.P50}} ms
 `))
 
 // WriteChart writes a self-contained HTML page (inline SVG, no script, no
-// external resource) with the throughput, lag and latency of the run.
+// external resource) with the throughput, lag, latency and memory of the
+// run.
 func WriteChart(path string, r *Report) error {
 	f, err := os.Create(path)
 	if err != nil {
@@ -131,9 +135,8 @@ func renderChart(w io.Writer, r *Report) error {
 	produced := line{Name: "produced", Color: colorA}
 	stored := line{Name: "stored in ClickHouse", Color: colorB}
 	lags := make([]line, len(lagGroups))
-	colors := []string{colorA, colorB, colorC, colorD, colorE}
 	for i, g := range lagGroups {
-		lags[i] = line{Name: g.short, Color: colors[i%len(colors)]}
+		lags[i] = line{Name: g.short, Color: chartColors[i%len(chartColors)]}
 	}
 	for _, p := range r.Series {
 		produced.XY = append(produced.XY, [2]float64{p.T, p.ProducedEPS})
@@ -159,9 +162,55 @@ func renderChart(w io.Writer, r *Report) error {
 		svgChart("Throughput", "seconds since the start", "events/s", []line{produced, stored}),
 		svgChart("Consumer lag (end offset − committed offset)", "seconds since the start", "records", lags),
 		svgChart("Latency produced → row in ClickHouse, by second of production", "seconds since the start (produce time)", "ms", []line{p50, p99}),
+		svgChart(memoryTitle(r), "seconds since the start", "MB", memoryLines(r.Series)),
 	}}
 	if err := chartPage.Execute(w, data); err != nil {
 		return fmt.Errorf("loadtest: chart: %w", err)
 	}
 	return nil
+}
+
+// memoryLines are the memory series of the run: the load-test process's
+// live Go heap and resident set, ClickHouse's resident set, the embedded
+// broker's record bytes and each service process's resident set
+// (-processes). Unknown values (negative, or a service missing from a
+// sample) are not drawn.
+func memoryLines(series []Point) []line {
+	ls := []line{{Name: "live Go heap (load test)"}, {Name: "RSS load test"}, {Name: "RSS ClickHouse"}, {Name: "broker records"}}
+	services := map[string]bool{}
+	for _, p := range series {
+		for name := range p.ServicesRSSMB {
+			services[name] = true
+		}
+	}
+	names := sortedKeys(services)
+	for _, name := range names {
+		ls = append(ls, line{Name: "RSS " + name})
+	}
+	for _, p := range series {
+		ys := []float64{p.LiveHeapMB, p.RSSMB, p.ClickHouseRSSMB, p.BrokerMB}
+		for _, name := range names {
+			v, ok := p.ServicesRSSMB[name]
+			if !ok {
+				v = -1
+			}
+			ys = append(ys, v)
+		}
+		for i, y := range ys {
+			ls[i].XY = append(ls[i].XY, [2]float64{p.T, y})
+		}
+	}
+	for i := range ls {
+		ls[i].Color = chartColors[i%len(chartColors)]
+	}
+	return ls
+}
+
+// memoryTitle names the memory chart and, when there is one, the window
+// of the memory trend.
+func memoryTitle(r *Report) string {
+	if t := r.Memory.Trend; t != nil {
+		return fmt.Sprintf("Memory (trend window %.0f–%.0f s: after the warm-up, until production ended)", t.FromS, t.ToS)
+	}
+	return "Memory"
 }

@@ -17,10 +17,11 @@
 //     each slice waiting until the normalizer took the previous one in
 //     (Unpaced: without waiting);
 //   - rate (Rate > 0): an open-loop producer writes Rate events/s for
-//     Duration, event time following the wall clock: the org's baseline is
-//     the pool, replayed with fresh event ids and a fresh set of employees
-//     per pass, and each scenario's events are injected in order at a chosen
-//     time of the run (its days compressed into seconds).
+//     Duration. A fixed population (the org's employees and Cohorts−1
+//     copies of them) lives the org's days cycle after cycle, with fresh
+//     event ids, so event time runs far ahead of the wall clock and the
+//     detector's state reaches its steady state; the scenarios' events
+//     are merged into the middle cycle at their own event times.
 package loadtest
 
 import (
@@ -61,6 +62,10 @@ type Options struct {
 	// Duration (the scenarios' events come on top).
 	Rate     float64
 	Duration time.Duration
+	// Cohorts (rate mode) is how many copies of the org's employees make
+	// the run's population; 0 chooses it so that the run covers about ten
+	// times the org's days of event time (see ratePlan).
+	Cohorts int
 	// Unpaced (time-compressed mode) writes every slice as soon as the
 	// previous one was acknowledged by the broker, without waiting for the
 	// normalizer: a capacity measurement. Stages then run behind and the
@@ -110,9 +115,9 @@ type Options struct {
 	// MemProfile, when set, is a file for a heap profile (live objects)
 	// taken once every event summary is stored, before the stages stop.
 	MemProfile string
-	// Now is the wall clock used to place the simulated days in
-	// time-compressed mode (the last one is the day before yesterday, so
-	// no event is future-dated); zero means time.Now().
+	// Now is the wall clock used to place the simulated days (the last
+	// one is the day before yesterday, so no event is future-dated; rate
+	// mode ends its last cycle there); zero means time.Now().
 	Now time.Time
 }
 
@@ -134,8 +139,8 @@ const (
 	throughputMethod  = "events produced ÷ (time the last event summary was inserted into ClickHouse − start of production)"
 	processMemoryNote = "normalizer, detector, chsink and pager ran as child processes: services_peak_rss_bytes is each one's VmHWM; " +
 		"the load-test process (process_peak_rss_bytes, go_heap_peak_bytes) holds the embedded broker, the generator and the webhook receiver"
-	memoryNote = "every stage runs in the load-test process, so the stages' memory is not separable: the process's peak RSS and " +
-		"peak live Go heap cover the broker, normalizer, detector, sink, pager and generator together"
+	memoryNote = "every stage runs in the load-test process, so the stages' memory is not separable: the process's peak RSS, " +
+		"peak Go heap (objects, garbage not yet swept included) and the trend of its live heap and RSS cover the broker, normalizer, detector, sink, pager and generator together"
 )
 
 // Run generates the organisation, runs it through the pipeline and the
@@ -176,11 +181,13 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	var plan *ratePlan
 	if opt.Rate > 0 {
-		if plan, err = newRatePlan(org, opt.Rate, opt.Duration); err != nil {
+		if plan, err = newRatePlan(org, opt.Rate, opt.Duration, opt.Cohorts); err != nil {
 			return nil, err
 		}
-		fmt.Fprintf(out, "loadtest: rate mode, %.0f events/s for %v: a pool of %d baseline events (%d employees, %d customers, %d days) replayed with fresh ids and employees per pass, %d scenarios injected (%d events)\n",
-			opt.Rate, opt.Duration, len(plan.pool), opt.Employees, opt.Customers, opt.Days, len(org.Scenarios), len(plan.inject))
+		fmt.Fprintf(out, "loadtest: rate mode, %.0f events/s for %v: %d employees (%d × the org's %d), %d customers; the org's %d days (%d baseline events) lived %d times, event time %s → %s (allowed lateness %v); %d scenarios (%d events) in cycle %d\n",
+			opt.Rate, opt.Duration, plan.population(opt.Employees), plan.cohorts, opt.Employees, opt.Customers, opt.Days, len(plan.pool), plan.cycles,
+			start.Add(plan.shift(0)).Format("2006-01-02"), start.Add(plan.shift(plan.cycles-1)+plan.span).Format("2006-01-02"), plan.lateness,
+			len(org.Scenarios), len(plan.inject), plan.injectCycle+1)
 	} else {
 		fmt.Fprintf(out, "loadtest: time-compressed mode, %d employees, %d customers, %d days from %s: %d events, %d scenarios\n",
 			opt.Employees, opt.Customers, opt.Days, org.Opt.Start.Format("2006-01-02"), len(org.Events), len(org.Scenarios))
@@ -227,6 +234,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		return nil, fmt.Errorf("loadtest: edm index: %w", err)
 	}
 	cfg.Engine.EDM = idx
+	if plan != nil {
+		cfg.Engine.AllowedLateness = plan.lateness
+	}
 	if err := pipeline.Prepare(ctx, cfg); err != nil {
 		return nil, err
 	}
@@ -251,7 +261,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		fmt.Fprintf(out, "  building and starting %s as processes\n", strings.Join(processServices, ", "))
 		ps, err := startProcesses(ctx, processConfig{kafka: cfg.Kafka, ch: cfg.Store, key: key, index: idx, hookURL: recv.URL(),
 			secret: secret, dir: dir, logs: opt.ServiceLogs, store: store, partition: partitions,
-			sinkBatch: opt.SinkBatch, sinkFlush: opt.SinkFlush})
+			sinkBatch: opt.SinkBatch, sinkFlush: opt.SinkFlush, lateness: cfg.Engine.AllowedLateness})
 		if err != nil {
 			return nil, err
 		}
@@ -296,7 +306,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		out: out, every: opt.Progress, total: total, ctr: &ctr, st: st, recv: recv,
 		lag: newLagReader(cfg.Kafka, cfg.Topics, partitions), store: store, db: opt.Database,
 		stored: map[string]time.Time{}, maxLag: map[string]int64{},
-		brokerBytes: func() int64 { return broker.StoredBytes(topics.All()...) },
+		brokerBytes:   func() int64 { return broker.StoredBytes(topics.All()...) },
+		clickhousePID: ch.PID(),
 	}
 	if plan != nil {
 		mon.duration = opt.Duration
@@ -314,9 +325,6 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	t0 := time.Now()
 	mon.t0 = t0
-	if plan != nil {
-		plan.shift = workingHoursShift(t0)
-	}
 	monCtx, stopMon := context.WithCancel(gctx)
 	var bg sync.WaitGroup
 	bg.Go(func() { mon.sample(monCtx) })
@@ -414,6 +422,8 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	rep := score(tr, observed{Findings: fs, FirstEnd: firstEnd, Stored: mon.storedCopy(), Pages: pages})
 	rep.Employees, rep.Customers, rep.Days, rep.Seed = opt.Employees, opt.Customers, opt.Days, opt.Seed
+	rep.Population, rep.EventTimeDays = int64(opt.Employees), float64(opt.Days)
+	rep.AllowedLatenessS = cfg.Engine.AllowedLateness.Seconds()
 	rep.Events = total
 	rep.LateEvents = late
 	rep.PagingPolicy = "pager.DefaultPolicy: every high and critical live finding to one webhook receiver, no rate limit"
@@ -430,7 +440,9 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	rep.FinalLag = finalLag
 	switch {
 	case plan != nil:
-		rep.Mode = fmt.Sprintf("rate: %.0f events/s for %v, open loop", opt.Rate, opt.Duration)
+		rep.Mode = fmt.Sprintf("rate: %.0f events/s for %v, open loop; %d employees live the org's %d days %d times", opt.Rate, opt.Duration, plan.population(opt.Employees), opt.Days, plan.cycles)
+		rep.Population, rep.Cohorts = plan.population(opt.Employees), plan.cohorts
+		rep.EventTimeDays = plan.eventTimeSpan().Hours() / 24
 		rep.TargetEPS = opt.Rate
 		rep.ProducerBehindMaxMS = float64(ctr.behindNS.Load()) / 1e6
 	case opt.Unpaced:
@@ -439,6 +451,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		rep.Mode = "time-compressed, paced: each 5-minute slice of event time waits until the normalizer consumed the previous one"
 	}
 	rep.Memory = Memory{GoHeapPeakBytes: mon.heapPeak(), BrokerPeakBytes: mon.brokerPeak(), BrokerRetentionBytes: max(opt.Retention, 0), BrokerRecordsCut: cut, Note: memoryNote}
+	rep.Memory.Trend = memoryTrend(rep.Series, rep.ProduceSeconds)
 	if opt.Processes {
 		rep.Memory.Services = services
 		rep.Memory.Note = processMemoryNote

@@ -12,7 +12,7 @@ import (
 	"github.com/leakline/leakline/pkg/chstore"
 )
 
-// monitor samples the run (rates, lag, findings, pages, heap) every
+// monitor samples the run (rates, lag, findings, pages, memory) every
 // SampleInterval, prints a progress line every `every`, and polls
 // ClickHouse for newly stored findings every PollInterval.
 type monitor struct {
@@ -29,6 +29,9 @@ type monitor struct {
 	t0       time.Time
 	// brokerBytes is what the embedded broker holds now.
 	brokerBytes func() int64
+	// clickhousePID is the ClickHouse server's process id, whose
+	// resident set is sampled (0: not sampled, Point.ClickHouseRSSMB -1).
+	clickhousePID int
 
 	mu        sync.Mutex
 	produced  time.Time // when production ended
@@ -68,15 +71,14 @@ func (m *monitor) sample(ctx context.Context) {
 			stored, _ := m.st.eventsStored(ctx)
 			findings := m.st.findings(ctx)
 			_, incidents, _ := m.recv.Pages()
-			heap := heapBytes()
 			broker := m.brokerBytes()
 			dt := now.Sub(lastT).Seconds()
 			pt := Point{
 				T: now.Sub(m.t0).Seconds(), ProducedEPS: float64(produced-lastProduced) / dt,
 				StoredEPS: float64(stored-min(stored, lastStored)) / dt, Lag: lag,
-				Findings: findings, Pages: incidents, HeapMB: float64(heap) / 1e6,
-				BrokerMB: float64(broker) / 1e6,
+				Findings: findings, Pages: incidents, BrokerMB: float64(broker) / 1e6,
 			}
+			heap := m.readMemory(&pt)
 			m.mu.Lock()
 			m.series = append(m.series, pt)
 			for g, v := range lag {
@@ -96,6 +98,28 @@ func (m *monitor) sample(ctx context.Context) {
 	}
 }
 
+// readMemory sets the memory fields of pt but BrokerMB and returns the
+// Go heap objects' bytes (HeapMB).
+func (m *monitor) readMemory(pt *Point) int64 {
+	objects, live := goHeap()
+	pt.HeapMB, pt.LiveHeapMB = float64(objects)/1e6, float64(live)/1e6
+	pt.RSSMB, pt.ClickHouseRSSMB = rssMB(0), -1
+	if m.clickhousePID > 0 {
+		pt.ClickHouseRSSMB = rssMB(m.clickhousePID)
+	}
+	pt.ServicesRSSMB = m.st.rssMB()
+	return objects
+}
+
+// rssMB is VmRSS of process pid (0: this one) in MB, -1 when unreadable.
+func rssMB(pid int) float64 {
+	b, err := currentRSS(pid)
+	if err != nil {
+		return -1
+	}
+	return float64(b) / 1e6
+}
+
 func (m *monitor) print(now time.Time, pt Point, produced int64, stored uint64, findingsStored int, producedAt time.Time) {
 	var lag []string
 	for _, g := range lagGroups {
@@ -112,9 +136,9 @@ func (m *monitor) print(now time.Time, pt Point, produced int64, stored uint64, 
 		avg := float64(stored) / el.Seconds()
 		eta = (time.Duration(float64(uint64(m.total)-min(stored, uint64(m.total)))/avg) * time.Second).Round(time.Second).String()
 	}
-	fmt.Fprintf(m.out, "  %6s  produced %d/%d (%.0f ev/s)  in ClickHouse %d (%.0f ev/s)  lag %s  findings %d (stored %d)  pages %d  heap %.0f MB broker %.0f MB  eta %s\n",
+	fmt.Fprintf(m.out, "  %6s  produced %d/%d (%.0f ev/s)  in ClickHouse %d (%.0f ev/s)  lag %s  findings %d (stored %d)  pages %d  live heap %.0f MB rss %.0f MB broker %.0f MB  eta %s\n",
 		el.Round(time.Second), produced, m.total, pt.ProducedEPS, stored, pt.StoredEPS, strings.Join(lag, " "),
-		pt.Findings, findingsStored, pt.Pages, pt.HeapMB, pt.BrokerMB, eta)
+		pt.Findings, findingsStored, pt.Pages, pt.LiveHeapMB, pt.RSSMB, pt.BrokerMB, eta)
 }
 
 func (m *monitor) pollFindings(ctx context.Context) {
@@ -155,7 +179,8 @@ func (m *monitor) storedCopy() map[string]time.Time {
 func (m *monitor) heapPeak() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return max(m.heapMax, heapBytes())
+	objects, _ := goHeap()
+	return max(m.heapMax, objects)
 }
 
 func (m *monitor) brokerPeak() int64 {

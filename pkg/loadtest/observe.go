@@ -1,12 +1,12 @@
 package loadtest
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime/metrics"
 	"strconv"
@@ -22,40 +22,66 @@ import (
 
 // peakRSS returns VmHWM (peak resident set size) of process pid in bytes;
 // pid 0 is this process.
-func peakRSS(pid int) (int64, error) {
+func peakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+
+// currentRSS returns VmRSS (resident set size now) of process pid in
+// bytes; pid 0 is this process.
+func currentRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmRSS") }
+
+// procStatusBytes reads one "Key:   1234 kB" line of /proc/PID/status
+// (pid 0: /proc/self/status) in bytes: one small file read, no process
+// started, cheap enough for every second of a run.
+func procStatusBytes(pid int, key string) (int64, error) {
 	p := "/proc/self/status"
 	if pid > 0 {
 		p = "/proc/" + strconv.Itoa(pid) + "/status"
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		return 0, fmt.Errorf("loadtest: peak RSS: %w", err)
+		return 0, fmt.Errorf("loadtest: %s: %w", key, err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		rest, ok := bytes.CutPrefix(sc.Bytes(), []byte("VmHWM:"))
-		if !ok {
+	v, err := parseStatusKB(b, key)
+	if err != nil {
+		return 0, fmt.Errorf("loadtest: %s: %w", p, err)
+	}
+	return v, nil
+}
+
+// parseStatusKB finds the line "key:   1234 kB" of a /proc/PID/status file
+// and returns its value in bytes.
+func parseStatusKB(status []byte, key string) (int64, error) {
+	for rest := status; len(rest) > 0; {
+		var ln []byte
+		ln, rest, _ = bytes.Cut(rest, []byte{'\n'})
+		v, ok := bytes.CutPrefix(ln, []byte(key))
+		if !ok || len(v) == 0 || v[0] != ':' {
 			continue
 		}
-		f := bytes.Fields(rest)
+		f := bytes.Fields(v[1:])
 		if len(f) == 2 && string(f[1]) == "kB" {
-			if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && kb >= 0 {
+			if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && kb >= 0 && kb <= math.MaxInt64>>10 {
 				return kb << 10, nil
 			}
 		}
-		return 0, fmt.Errorf("loadtest: peak RSS: malformed line %q", sc.Text())
+		return 0, fmt.Errorf("malformed %s line %q", key, ln)
 	}
-	return 0, errors.New("loadtest: peak RSS: no VmHWM in " + p)
+	return 0, fmt.Errorf("no %s line", key)
 }
 
-// heapBytes is this process's live heap (runtime/metrics).
-func heapBytes() int64 {
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+// goHeap reads this process's Go heap (runtime/metrics): objects is the
+// memory of heap objects not yet freed, garbage not yet swept included
+// (/memory/classes/heap/objects:bytes); live is what the last GC marked
+// live (/gc/heap/live:bytes), the part that stays.
+func goHeap() (objects, live int64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+	v := func(i int) int64 {
+		if s[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(s[i].Value.Uint64())
 	}
-	return int64(s[0].Value.Uint64())
+	return v(0), v(1)
 }
 
 // storedFindings returns the ids of the findings in ClickHouse now.

@@ -53,11 +53,10 @@ type produceBatch struct {
 }
 
 // produceRate runs the open-loop producer of plan from t0 until every
-// event is acknowledged or ctx ends. Baseline event seq is stamped with
-// event time t0 + plan.scheduled(seq) + plan.shift (its scheduled produce
-// time, moved into working hours), and is
-// the seq-th event of the pool (cyclically) with the actor of pass
-// seq / len(pool); scenario events are stamped with their offsets.
+// event is acknowledged or ctx ends. Baseline event seq is produced at
+// t0 + plan.scheduled(seq) and is what plan.baseline(seq) says: a pool
+// event, its event time in its cycle, and the actor of its cohort; each
+// scenario event goes just before the baseline event at its pos.
 func produceRate(ctx context.Context, kc kafkaio.Config, t kafkaio.Topics, plan *ratePlan, t0 time.Time, ctr *progressCounters) error {
 	writers := map[event.Kind]*kafkaio.Writer{
 		event.KindCRMAccess: kafkaio.NewWriter(kc, t.CRMAccess),
@@ -92,7 +91,6 @@ func generate(ctx context.Context, plan *ratePlan, t0 time.Time, writers map[eve
 	tick := time.NewTicker(produceTick)
 	defer tick.Stop()
 	total := plan.total()
-	pool := int64(len(plan.pool))
 	var (
 		seq    int64
 		inj    int
@@ -109,11 +107,20 @@ func generate(ctx context.Context, plan *ratePlan, t0 time.Time, writers map[eve
 		due = min(due, seq+produceMaxBatch)
 		batches := map[event.Kind][]kafka.Message{}
 		arena := make([]byte, 0, 1024*int(max(1, min(due-seq, 4096))))
+		emit := func(in *injected) {
+			v := in.tpl.render(nil, []byte(in.tpl.id), in.at, nil)
+			batches[in.tpl.kind] = append(batches[in.tpl.kind], kafka.Message{Key: []byte(in.tpl.id), Value: v, Time: in.at})
+		}
 		for ; seq < due; seq++ {
-			tpl := &plan.pool[seq%pool]
+			for ; inj < len(plan.inject) && plan.inject[inj].pos <= seq; inj++ {
+				emit(&plan.inject[inj])
+			}
+			tpl, at, cohort := plan.baseline(seq)
 			id = appendRateID(id[:0], seq)
-			suffix = appendPassSuffix(suffix[:0], seq/pool)
-			at := t0.Add(plan.scheduled(seq) + plan.shift)
+			suffix = suffix[:0]
+			if cohort > 0 {
+				suffix = appendCohortSuffix(suffix, cohort)
+			}
 			start := len(arena)
 			arena = append(arena, id...)
 			key := arena[start:len(arena):len(arena)]
@@ -121,11 +128,11 @@ func generate(ctx context.Context, plan *ratePlan, t0 time.Time, writers map[eve
 			arena = tpl.render(arena, id, at, suffix)
 			batches[tpl.kind] = append(batches[tpl.kind], kafka.Message{Key: key, Value: arena[start:len(arena):len(arena)], Time: at})
 		}
-		for ; inj < len(plan.inject) && plan.inject[inj].at <= el; inj++ {
-			in := &plan.inject[inj]
-			at := t0.Add(in.at + plan.shift)
-			v := in.tpl.render(nil, []byte(in.tpl.id), at, nil)
-			batches[in.tpl.kind] = append(batches[in.tpl.kind], kafka.Message{Key: []byte(in.tpl.id), Value: v, Time: at})
+		if seq >= total {
+			// Scenario events placed after the last baseline event.
+			for ; inj < len(plan.inject); inj++ {
+				emit(&plan.inject[inj])
+			}
 		}
 		for kind, msgs := range batches {
 			select {
@@ -189,16 +196,18 @@ type production struct {
 	at        func(id string) (time.Time, bool)
 }
 
-// production of a rate-mode run started at t0: baseline event times follow
-// from their sequence numbers, scenario events from their offsets.
+// production of a rate-mode run started at t0: produce times follow from
+// the sequence numbers of baseline events and the positions of scenario
+// events; the scenarios' times are already the run's event times.
 func (p *ratePlan) production(t0 time.Time) production {
-	out := production{scenarios: p.shifted(t0.Add(p.shift)), exfil: map[string]time.Time{}}
+	out := production{scenarios: p.scenarios, exfil: map[string]time.Time{}}
+	producedAt := func(pos int64) time.Time { return t0.Add(p.scheduled(min(pos, p.total()))) }
 	injectedAt := make(map[string]time.Time, len(p.inject))
 	for _, in := range p.inject {
-		injectedAt[in.tpl.id] = t0.Add(in.at)
+		injectedAt[in.tpl.id] = producedAt(in.pos)
 	}
 	for i, s := range out.scenarios {
-		out.exfil[s.Name] = t0.Add(p.exfilAt[i])
+		out.exfil[s.Name] = producedAt(p.exfilPos[i])
 	}
 	out.at = func(id string) (time.Time, bool) {
 		if seq, ok := parseRateID(id); ok {

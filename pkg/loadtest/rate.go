@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"strconv"
 	"time"
 
+	"github.com/leakline/leakline/pkg/detect"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/scenario"
 )
@@ -120,74 +122,91 @@ func parseRateID(id string) (int64, bool) {
 	return n, err == nil && n >= 0
 }
 
-// appendPassSuffix appends the actor suffix of pass n over the baseline
-// pool: every pass is a fresh set of employees ("u-10003~p7"), so that
-// compressing days of behaviour into seconds does not pile one person's
-// weeks into one window.
-func appendPassSuffix(dst []byte, pass int64) []byte {
-	return strconv.AppendInt(append(dst, "~p"...), pass, 10)
+// appendCohortSuffix appends the actor suffix of cohort c > 0 of the
+// rate mode's population ("u-10003~c7"); cohort 0 is the org's own
+// employees, unsuffixed.
+func appendCohortSuffix(dst []byte, c int64) []byte {
+	return strconv.AppendInt(append(dst, "~c"...), c, 10)
 }
 
 // injected is one scenario event placed in a rate-mode run.
 type injected struct {
-	tpl      template
-	at       time.Duration // offset from the start of production
+	tpl template
+	// pos: the event is produced just before baseline event pos.
+	pos int64
+	// at is its event time in the run.
+	at       time.Time
 	scenario int
 }
 
-// ratePlan is what a rate-mode run produces: the baseline pool replayed at
-// the target rate, and the scenarios' events at chosen offsets.
+// ratePlan is what a rate-mode run produces. A fixed population — the
+// org's employees (cohort 0) and cohorts−1 copies of them — lives the
+// org's days over and over: cycle c replays the baseline pool once per
+// cohort, each pool event emitted for every cohort in turn, in event-time
+// order, with the event times of the org's days moved by a whole number
+// of spans (the org's days) so that cycles follow each other in event
+// time and the last one ends where the org's days end (the day before
+// yesterday: nothing is future-dated). Event time therefore advances much
+// faster than the wall clock — a span per cycle — while the population
+// stays the same: every window, baseline and read-set of the detector
+// lives out its horizon many times within a run, which is what makes its
+// memory a steady state rather than a ramp. The scenarios' events are
+// merged into cycle injectCycle at their own event times, so they come
+// with the history their actors have in the org (a week of baseline, the
+// hours of the day).
 type ratePlan struct {
 	rate     float64
 	duration time.Duration
-	pool     []template
-	// inject is sorted by at.
+	// pool holds the org's baseline events in event-time order.
+	pool []template
+	// cohorts is the number of copies of the org's employees.
+	cohorts int64
+	// span is the org's days: how far event time moves per cycle.
+	span time.Duration
+	// cycles is how many cycles the run starts (the last may be partial);
+	// injectCycle the one that holds the scenarios.
+	cycles, injectCycle int64
+	// inject is sorted by pos.
 	inject []injected
-	// scenarios are the org's, with Start and Exfil moved to the run's
-	// offsets (relative to a zero time; shift them by the start).
+	// scenarios are the org's, with Start and Exfil in the run's event
+	// time; exfilPos is, per scenario, the pos of its first exfiltration
+	// event.
 	scenarios []scenario.Scenario
-	// exfilAt is, per scenario, the offset of its first exfiltration event.
-	exfilAt []time.Duration
+	exfilPos  []int64
 	// poolEmployeeDays is the employee-days the pool stands for.
 	poolEmployeeDays int
-	// shift is added to produce times to give event times: the run is
-	// placed in working hours (workingHoursShift), so that what the
-	// time-of-day rules see does not depend on when the run started.
-	shift time.Duration
+	// lateness is the detector's allowed lateness for the run (see
+	// rateLateness).
+	lateness time.Duration
 }
 
-// workingHoursShift is the shift that puts a run starting at t0 at the most
-// recent 10:00 UTC before it: the rate mode's seconds stand for a working
-// morning whatever the wall clock says (the after-hours rule would
-// otherwise judge the benign marketing export by the hour of the run).
-// Event times stay in the past, never future-dated.
-func workingHoursShift(t0 time.Time) time.Duration {
-	u := t0.UTC()
-	ten := time.Date(u.Year(), u.Month(), u.Day(), 10, 0, 0, 0, time.UTC)
-	if ten.After(u) {
-		ten = ten.AddDate(0, 0, -1)
-	}
-	return ten.Sub(u)
-}
-
-// Rate-mode scenario placement: scenario i of n starts at
-// duration × (injectFrom + injectSpread × i/n) and its events follow each
-// other at most maxInjectGap apart, all within duration × injectBudget.
+// Rate-mode shape.
 const (
-	injectFrom   = 0.1
-	injectSpread = 0.3
-	injectBudget = 0.5
-	maxInjectGap = 50 * time.Millisecond
+	// rateCycles is how many cycles a run aims at when the cohorts are
+	// chosen automatically: the default 14-day org then covers ~140 days
+	// of event time, several times the longest horizon of the default
+	// pack (crm.volume_baseline's 30 days of history).
+	rateCycles = 10
+	// rateSkew is the wall-clock disorder the detector tolerates in rate
+	// mode. Event time runs thousands of times faster than the wall
+	// clock, so the default allowed lateness (5 minutes of event time)
+	// would be a few milliseconds of wall time: the two source topics and
+	// their partitions, read independently, are further apart than that
+	// and most events would be late. The run's allowed lateness is this
+	// much wall time in event time, and never less than the default.
+	rateSkew = 5 * time.Second
 )
 
 // newRatePlan splits the org's events into the baseline pool and the
-// scenarios' events, and places each scenario in the run: its events keep
-// their order and are spread evenly over at most half the run (at most
-// maxInjectGap apart), so its days are compressed into seconds with event
-// time following the wall clock.
-func newRatePlan(org *scenario.Org, rate float64, d time.Duration) (*ratePlan, error) {
+// scenarios' events and lays out the run: cohorts copies of the org
+// (0: chosen so that the run makes about rateCycles cycles), the scenarios
+// in the middle cycle.
+func newRatePlan(org *scenario.Org, rate float64, d time.Duration, cohorts int) (*ratePlan, error) {
 	if rate <= 0 || d <= 0 {
 		return nil, fmt.Errorf("loadtest: rate mode needs a positive rate and duration, got %v events/s for %v", rate, d)
+	}
+	if cohorts < 0 {
+		return nil, fmt.Errorf("loadtest: rate mode needs a positive number of cohorts (0: automatic), got %d", cohorts)
 	}
 	owner := map[string]int{}
 	for i, s := range org.Scenarios {
@@ -195,15 +214,19 @@ func newRatePlan(org *scenario.Org, rate float64, d time.Duration) (*ratePlan, e
 			owner[id] = i
 		}
 	}
-	p := &ratePlan{rate: rate, duration: d, poolEmployeeDays: org.EmployeeDays()}
-	per := make([][]template, len(org.Scenarios))
+	p := &ratePlan{rate: rate, duration: d, poolEmployeeDays: org.EmployeeDays(), span: time.Duration(org.Opt.Days) * 24 * time.Hour}
+	first, end := org.Opt.Start, org.Opt.Start.Add(p.span)
+	var scen []injected
 	for _, ev := range org.Events {
 		t, err := parseTemplate(ev.Kind, ev.Value)
 		if err != nil {
 			return nil, err
 		}
+		if t.time.Before(first) || !t.time.Before(end) {
+			return nil, fmt.Errorf("loadtest: event %s at %v is outside the org's days [%v, %v)", t.id, t.time, first, end)
+		}
 		if i, ok := owner[t.id]; ok {
-			per[i] = append(per[i], t)
+			scen = append(scen, injected{tpl: t, scenario: i})
 			continue
 		}
 		p.pool = append(p.pool, t)
@@ -211,34 +234,76 @@ func newRatePlan(org *scenario.Org, rate float64, d time.Duration) (*ratePlan, e
 	if len(p.pool) == 0 {
 		return nil, errors.New("loadtest: the organisation has no baseline events")
 	}
-	n := len(org.Scenarios)
+	slices.SortStableFunc(p.pool, func(a, b template) int { return a.time.Compare(b.time) })
+	total, pool := p.total(), int64(len(p.pool))
+	if total < 2*pool {
+		return nil, fmt.Errorf("loadtest: rate mode: the run's %d events (%v events/s for %v) are fewer than two passes over the org's %d baseline events "+
+			"(%d employees × %d days): raise the rate or the duration, or lower the employees or days", total, rate, d, pool, len(org.Employees), org.Opt.Days)
+	}
+	p.cohorts = int64(cohorts)
+	if p.cohorts == 0 {
+		p.cohorts = max(1, total/pool/rateCycles)
+	}
+	cycle := p.cohorts * pool
+	p.cycles = (total + cycle - 1) / cycle
+	p.injectCycle = (p.cycles - 1) / 2
+	cycleWall := time.Duration(float64(cycle) / rate * float64(time.Second))
+	p.lateness = max(detect.DefaultAllowedLateness, time.Duration(float64(p.span)/float64(cycleWall)*float64(rateSkew)).Round(time.Second))
+
+	// Each scenario event goes just before the first pool event (of the
+	// inject cycle) that is later than it.
+	shift := p.shift(p.injectCycle)
+	for i := range scen {
+		in := &scen[i]
+		k := sort.Search(len(p.pool), func(j int) bool { return p.pool[j].time.After(in.tpl.time) })
+		in.pos = p.injectCycle*cycle + int64(k)*p.cohorts
+		in.at = in.tpl.time.Add(shift)
+	}
+	slices.SortStableFunc(scen, func(a, b injected) int { return a.tpl.time.Compare(b.tpl.time) })
+	p.inject = scen
 	for i, s := range org.Scenarios {
-		evs := per[i]
-		slices.SortStableFunc(evs, func(a, b template) int { return a.time.Compare(b.time) })
-		start := time.Duration(float64(d) * (injectFrom + injectSpread*float64(i)/float64(n)))
-		gap := maxInjectGap
-		if len(evs) > 1 {
-			gap = min(gap, time.Duration(float64(d)*injectBudget)/time.Duration(len(evs)-1))
-		}
-		s.Start, s.Exfil = time.Time{}, time.Time{}
-		exfil := time.Duration(-1)
-		for k, t := range evs {
-			at := start + time.Duration(k)*gap
-			p.inject = append(p.inject, injected{tpl: t, at: at, scenario: i})
-			if exfil < 0 && !t.time.Before(org.Scenarios[i].Exfil) {
-				exfil = at
+		// Its first event at or after Exfil; failing that, its first.
+		pos := int64(-1)
+		for _, in := range scen {
+			if in.scenario != i {
+				continue
+			}
+			if pos < 0 {
+				pos = in.pos
+			}
+			if !in.tpl.time.Before(s.Exfil) {
+				pos = in.pos
+				break
 			}
 		}
-		if exfil < 0 {
-			exfil = start
-		}
-		s.Start, s.Exfil = time.Time{}.Add(start), time.Time{}.Add(exfil)
+		s.Start, s.Exfil = s.Start.Add(shift), s.Exfil.Add(shift)
 		p.scenarios = append(p.scenarios, s)
-		p.exfilAt = append(p.exfilAt, exfil)
+		p.exfilPos = append(p.exfilPos, max(pos, 0))
 	}
-	slices.SortStableFunc(p.inject, func(a, b injected) int { return int(a.at - b.at) })
 	return p, nil
 }
+
+// shift is how far the org's event times move in cycle c: the last cycle
+// keeps them.
+func (p *ratePlan) shift(c int64) time.Duration {
+	return time.Duration(c-(p.cycles-1)) * p.span
+}
+
+// baseline returns what baseline event seq is: its template, event time
+// and cohort.
+func (p *ratePlan) baseline(seq int64) (tpl *template, at time.Time, cohort int64) {
+	pool := int64(len(p.pool))
+	cycle := seq / (p.cohorts * pool)
+	r := seq % (p.cohorts * pool)
+	tpl = &p.pool[r/p.cohorts]
+	return tpl, tpl.time.Add(p.shift(cycle)), r % p.cohorts
+}
+
+// population is the number of distinct employees in the run.
+func (p *ratePlan) population(orgEmployees int) int64 { return p.cohorts * int64(orgEmployees) }
+
+// eventTimeSpan is the event time the run covers.
+func (p *ratePlan) eventTimeSpan() time.Duration { return time.Duration(p.cycles) * p.span }
 
 // total is how many baseline events the run produces.
 func (p *ratePlan) total() int64 { return int64(p.rate * p.duration.Seconds()) }
@@ -252,14 +317,4 @@ func (p *ratePlan) scheduled(seq int64) time.Duration {
 // for: passes over the pool × the pool's employee-days.
 func (p *ratePlan) employeeDays(n int64) float64 {
 	return float64(n) / float64(len(p.pool)) * float64(p.poolEmployeeDays)
-}
-
-// shifted returns the scenarios with times moved to start at t0.
-func (p *ratePlan) shifted(t0 time.Time) []scenario.Scenario {
-	out := slices.Clone(p.scenarios)
-	for i := range out {
-		out[i].Start = t0.Add(out[i].Start.Sub(time.Time{}))
-		out[i].Exfil = t0.Add(out[i].Exfil.Sub(time.Time{}))
-	}
-	return out
 }

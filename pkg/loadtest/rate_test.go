@@ -1,9 +1,11 @@
 package loadtest
 
 import (
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/leakline/leakline/pkg/detect"
 	"github.com/leakline/leakline/pkg/event"
 	"github.com/leakline/leakline/pkg/scenario"
 )
@@ -40,7 +42,7 @@ func TestTemplatesRender(t *testing.T) {
 		}
 		for _, c := range []struct {
 			id, suffix string
-		}{{"evt-rate-42", "~p3"}, {tpl.id, ""}} {
+		}{{"evt-rate-42", "~c3"}, {tpl.id, ""}} {
 			raw := tpl.render(nil, []byte(c.id), at, []byte(c.suffix))
 			got, err := dec.DecodeRaw(ev.Kind, raw, event.Source{}, now)
 			if err != nil {
@@ -63,12 +65,10 @@ func BenchmarkRenderBaseline(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	plan, err := newRatePlan(org, 50000, time.Minute)
+	plan, err := newRatePlan(org, 50000, time.Minute, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
-	t0 := time.Now()
-	pool := int64(len(plan.pool))
 	arena := make([]byte, 0, 1<<20)
 	var id, suffix []byte
 	var bytes int64
@@ -77,11 +77,11 @@ func BenchmarkRenderBaseline(b *testing.B) {
 		if len(arena) > 1<<20-8192 {
 			arena = arena[:0]
 		}
-		tpl := &plan.pool[seq%pool]
+		tpl, at, cohort := plan.baseline(seq % plan.total())
 		id = appendRateID(id[:0], seq)
-		suffix = appendPassSuffix(suffix[:0], seq/pool)
+		suffix = appendCohortSuffix(suffix[:0], cohort)
 		n := len(arena)
-		arena = tpl.render(arena, id, t0.Add(plan.scheduled(seq)), suffix)
+		arena = tpl.render(arena, id, at, suffix)
 		bytes += int64(len(arena) - n)
 	}
 	b.ReportMetric(float64(bytes)/float64(b.N), "B/event")
@@ -115,7 +115,7 @@ func TestCompressedProduction(t *testing.T) {
 }
 
 func TestRateProduction(t *testing.T) {
-	plan, err := newRatePlan(testOrg(t), 1000, 10*time.Second)
+	plan, err := newRatePlan(testOrg(t), 1000, 10*time.Second, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,37 +124,165 @@ func TestRateProduction(t *testing.T) {
 	if got, ok := p.at("evt-rate-2500"); !ok || !got.Equal(w.Add(2500*time.Millisecond)) {
 		t.Errorf("baseline event 2500 produced at %v (%v)", got, ok)
 	}
-	in := plan.inject[0]
-	if got, ok := p.at(in.tpl.id); !ok || !got.Equal(w.Add(in.at)) {
-		t.Errorf("scenario event %s produced at %v (%v), want %v", in.tpl.id, got, ok, w.Add(in.at))
+	for _, in := range plan.inject {
+		want := w.Add(plan.scheduled(in.pos))
+		if got, ok := p.at(in.tpl.id); !ok || !got.Equal(want) {
+			t.Errorf("scenario event %s produced at %v (%v), want %v", in.tpl.id, got, ok, want)
+		}
 	}
 	for i, s := range p.scenarios {
-		if !p.exfil[s.Name].Equal(s.Exfil) || !s.Exfil.Equal(w.Add(plan.exfilAt[i])) {
-			t.Errorf("scenario %s: exfil %v, produced %v", s.Name, s.Exfil, p.exfil[s.Name])
+		if want := w.Add(plan.scheduled(plan.exfilPos[i])); !p.exfil[s.Name].Equal(want) {
+			t.Errorf("scenario %s: exfiltration produced at %v, want %v", s.Name, p.exfil[s.Name], want)
 		}
 	}
 }
 
-func TestWorkingHoursShift(t *testing.T) {
+// streamEvent is one event of a rate-mode run as the generator orders it.
+type streamEvent struct {
+	at       time.Time
+	uid      string
+	scenario int   // -1: baseline
+	cycle    int64 // scenario events: the plan's inject cycle
+}
+
+// rateStream lists a plan's events in produce order: the scenario events
+// placed before baseline event pos, then the baseline event.
+func rateStream(p *ratePlan) []streamEvent {
+	var out []streamEvent
+	inj := 0
+	total := p.total()
+	cycle := p.cohorts * int64(len(p.pool))
+	for seq := int64(0); seq <= total; seq++ {
+		for ; inj < len(p.inject) && (p.inject[inj].pos <= seq || seq == total); inj++ {
+			in := p.inject[inj]
+			out = append(out, streamEvent{at: in.at, uid: in.tpl.uid, scenario: in.scenario, cycle: p.injectCycle})
+		}
+		if seq == total {
+			break
+		}
+		tpl, at, cohort := p.baseline(seq)
+		uid := tpl.uid
+		if cohort > 0 {
+			uid += string(appendCohortSuffix(nil, cohort))
+		}
+		out = append(out, streamEvent{at: at, uid: uid, scenario: -1, cycle: seq / cycle})
+	}
+	return out
+}
+
+// TestRatePlan checks the rate mode's layout on a small org: event time
+// never goes backwards in produce order (no event is late by
+// construction), ends with the org's days (nothing future-dated), the
+// population is the org's employees × the cohorts and nobody else, every
+// cycle moves event time by the org's span, and the scenarios sit in the
+// middle cycle with their own event times.
+func TestRatePlan(t *testing.T) {
+	org := testOrg(t)
+	span := 3 * 24 * time.Hour
+	end := org.Opt.Start.Add(span)
 	for _, tc := range []struct {
-		now, want string // the run's start; where its event times start
+		name        string
+		rate        float64
+		d           time.Duration
+		cohorts     int
+		wantCohorts int64
 	}{
-		{"2026-11-28T20:07:30Z", "2026-11-28T10:00:00Z"},
-		{"2026-11-28T10:00:00Z", "2026-11-28T10:00:00Z"},
-		{"2026-11-28T09:59:59Z", "2026-11-27T10:00:00Z"},
-		{"2026-11-28T03:00:00+05:00", "2026-11-27T10:00:00Z"}, // 22:00 UTC the day before
-		{"2026-12-01T00:00:01Z", "2026-11-30T10:00:00Z"},
+		{"automatic, one cohort", 1000, 10 * time.Second, 0, 1},
+		{"automatic, several cohorts", 1000, 200 * time.Second, 0, -1},
+		{"three cohorts", 1000, 40 * time.Second, 3, 3},
 	} {
-		now, err := time.Parse(time.RFC3339, tc.now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := now.Add(workingHoursShift(now)).UTC().Format(time.RFC3339)
-		if got != tc.want {
-			t.Errorf("run at %s: event times start at %s, want %s", tc.now, got, tc.want)
-		}
-		if workingHoursShift(now) > 0 {
-			t.Errorf("run at %s: positive shift would future-date every event", tc.now)
+		t.Run(tc.name, func(t *testing.T) {
+			p, err := newRatePlan(org, tc.rate, tc.d, tc.cohorts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pool := int64(len(p.pool))
+			if len(p.inject)+len(p.pool) != len(org.Events) {
+				t.Fatalf("%d injected + %d pool events, want %d", len(p.inject), len(p.pool), len(org.Events))
+			}
+			want := tc.wantCohorts
+			if want < 0 {
+				want = p.total() / pool / rateCycles
+				if want < 2 {
+					t.Fatalf("the case should make several cohorts; the pool has %d events", pool)
+				}
+			}
+			if p.cohorts != want {
+				t.Errorf("%d cohorts, want %d", p.cohorts, want)
+			}
+			if p.cycles != (p.total()+p.cohorts*pool-1)/(p.cohorts*pool) || p.injectCycle != (p.cycles-1)/2 {
+				t.Errorf("%d cycles, scenarios in cycle %d", p.cycles, p.injectCycle)
+			}
+			cycle := p.cohorts * pool
+			for _, in := range p.inject {
+				if in.pos < p.injectCycle*cycle || in.pos > (p.injectCycle+1)*cycle {
+					t.Fatalf("scenario %d's event at pos %d, outside cycle %d [%d, %d]", in.scenario, in.pos, p.injectCycle, p.injectCycle*cycle, (p.injectCycle+1)*cycle)
+				}
+			}
+			stream := rateStream(p)
+			if int64(len(stream)) != p.total()+int64(len(p.inject)) {
+				t.Fatalf("%d events in the stream, want %d", len(stream), p.total()+int64(len(p.inject)))
+			}
+			uids := map[string]bool{}
+			employees := map[string]bool{}
+			for _, e := range org.Employees {
+				employees[e.Actor.UID] = true
+			}
+			for i, e := range stream {
+				if i > 0 && e.at.Before(stream[i-1].at) {
+					t.Fatalf("event %d at %v after one at %v: late by construction", i, e.at, stream[i-1].at)
+				}
+				if !e.at.Before(end) {
+					t.Fatalf("event %d at %v: after the org's days end at %v", i, e.at, end)
+				}
+				// Cycle c holds the org's days moved by whole spans.
+				lo := org.Opt.Start.Add(p.shift(e.cycle))
+				if e.at.Before(lo) || !e.at.Before(lo.Add(span)) {
+					t.Fatalf("event %d of cycle %d at %v, outside [%v, %v)", i, e.cycle, e.at, lo, lo.Add(span))
+				}
+				base, _, _ := strings.Cut(e.uid, "~c")
+				if !employees[base] {
+					t.Fatalf("event %d: actor %s is no employee of the org", i, e.uid)
+				}
+				uids[e.uid] = true
+			}
+			if pop := p.population(len(org.Employees)); int64(len(uids)) > pop || int64(len(uids)) < pop*9/10 {
+				t.Errorf("%d distinct actors, population %d", len(uids), pop)
+			}
+			if got := stream[0].at; got.Before(org.Opt.Start.Add(-p.eventTimeSpan() + span)) {
+				t.Errorf("first event at %v, before the run's event time starts", got)
+			}
+			for i, s := range p.scenarios {
+				if s.Start.After(s.Exfil) || !s.Start.Equal(org.Scenarios[i].Start.Add(p.shift(p.injectCycle))) {
+					t.Errorf("scenario %s: start %v exfil %v", s.Name, s.Start, s.Exfil)
+				}
+				found := false
+				for _, in := range p.inject {
+					if in.scenario == i && in.pos == p.exfilPos[i] && !in.at.Before(s.Exfil) {
+						found = true
+					}
+				}
+				if !found {
+					t.Errorf("scenario %s: no event at or after its exfiltration %v at pos %d", s.Name, s.Exfil, p.exfilPos[i])
+				}
+			}
+			cycleWall := time.Duration(float64(p.cohorts*pool) / tc.rate * float64(time.Second))
+			if wantL := max(detect.DefaultAllowedLateness, time.Duration(float64(span)/float64(cycleWall)*float64(rateSkew)).Round(time.Second)); p.lateness != wantL {
+				t.Errorf("allowed lateness %v, want %v", p.lateness, wantL)
+			}
+			// One pass over the pool stands for the org's employee-days.
+			if got := p.employeeDays(pool); got != float64(org.EmployeeDays()) {
+				t.Errorf("employee-days of one pass %v, want %d", got, org.EmployeeDays())
+			}
+		})
+	}
+	for _, bad := range []struct {
+		rate    float64
+		d       time.Duration
+		cohorts int
+	}{{0, time.Second, 0}, {1000, 0, 0}, {1000, 10 * time.Second, -1}, {10, time.Second, 0}} {
+		if _, err := newRatePlan(org, bad.rate, bad.d, bad.cohorts); err == nil {
+			t.Errorf("%v events/s for %v with %d cohorts accepted", bad.rate, bad.d, bad.cohorts)
 		}
 	}
 }

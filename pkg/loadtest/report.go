@@ -70,12 +70,14 @@ type CPU struct {
 	ServicesUSPerEvent   float64 `json:"services_us_per_event,omitempty"`
 }
 
-// Memory is the peak memory of what ran.
+// Memory is the peak memory of what ran and how it moved during
+// production.
 type Memory struct {
 	// ProcessPeakRSSBytes is VmHWM of the load-test process (every stage
 	// in-process, the broker, the generator); GoHeapPeakBytes the largest
-	// live-heap sample (runtime/metrics /memory/classes/heap/objects:bytes,
-	// every second) of it. ClickHousePeakRSSBytes is the server's VmHWM.
+	// Go heap sample (runtime/metrics /memory/classes/heap/objects:bytes,
+	// every second: heap objects not yet freed, garbage not yet swept
+	// included) of it. ClickHousePeakRSSBytes is the server's VmHWM.
 	ProcessPeakRSSBytes    int64 `json:"process_peak_rss_bytes"`
 	GoHeapPeakBytes        int64 `json:"go_heap_peak_bytes"`
 	ClickHousePeakRSSBytes int64 `json:"clickhouse_peak_rss_bytes"`
@@ -91,7 +93,48 @@ type Memory struct {
 	// Services is each service process's peak RSS (VmHWM) in -processes
 	// mode, by service name.
 	Services map[string]int64 `json:"services_peak_rss_bytes,omitempty"`
-	Note     string           `json:"note"`
+	// Trend says whether memory stayed flat during production (see
+	// MemoryTrend); nil when production was too short to tell.
+	Trend *MemoryTrend `json:"trend,omitempty"`
+	Note  string       `json:"note"`
+}
+
+// TrendWarmup is the share of production, from its start, that
+// MemoryTrend leaves out: buffers, caches and the detector's state grow
+// while the run warms up, and that growth says nothing about a leak.
+const TrendWarmup = 0.25
+
+// MemoryTrend is memory over production after the warm-up: from FromS
+// (TrendWarmup of production) to ToS (the end of production), seconds
+// since its start, read from the every-second Series. A flat memory has
+// about equal thirds and a slope near 0; a leak shows as growing thirds
+// and a steady positive slope. Each series is null when it has fewer
+// than minTrendPerThird known samples in one of the thirds.
+type MemoryTrend struct {
+	FromS float64 `json:"from_s"`
+	ToS   float64 `json:"to_s"`
+	// LiveHeap is the load-test process's live Go heap as of the last GC
+	// (Point.LiveHeapMB); ProcessRSS its resident set (Point.RSSMB);
+	// ClickHouseRSS the ClickHouse server's (Point.ClickHouseRSSMB).
+	LiveHeap      *SeriesTrend `json:"live_heap_mb"`
+	ProcessRSS    *SeriesTrend `json:"process_rss_mb"`
+	ClickHouseRSS *SeriesTrend `json:"clickhouse_rss_mb"`
+	// Services is each service process's resident set by name
+	// (-processes; Point.ServicesRSSMB).
+	Services map[string]*SeriesTrend `json:"services_rss_mb,omitempty"`
+}
+
+// SeriesTrend is one memory series over [MemoryTrend.FromS,
+// MemoryTrend.ToS].
+type SeriesTrend struct {
+	// Thirds is the mean in MB over each third of the window, in order.
+	Thirds [3]float64 `json:"thirds_mb"`
+	// SlopeMBPerMin is the least-squares slope of the samples over the
+	// whole window, in MB per minute: how fast the series grew (negative:
+	// shrank) on average.
+	SlopeMBPerMin float64 `json:"slope_mb_per_min"`
+	// Samples is how many samples were used.
+	Samples int `json:"samples"`
 }
 
 // Point is one sample of the run, every SampleInterval.
@@ -107,9 +150,24 @@ type Point struct {
 	// summed over its partitions); -1 when it could not be read.
 	Lag map[string]int64 `json:"lag"`
 	// Findings and Pages so far.
-	Findings uint64  `json:"findings"`
-	Pages    int     `json:"pages"`
-	HeapMB   float64 `json:"heap_mb"`
+	Findings uint64 `json:"findings"`
+	Pages    int    `json:"pages"`
+	// HeapMB is the load-test process's Go heap objects not yet freed,
+	// garbage not yet swept included (runtime/metrics
+	// /memory/classes/heap/objects:bytes): it saw-tooths with every GC.
+	// LiveHeapMB is what the last GC found live (/gc/heap/live:bytes):
+	// the part that does not go away.
+	HeapMB     float64 `json:"heap_mb"`
+	LiveHeapMB float64 `json:"live_heap_mb"`
+	// RSSMB is the load-test process's resident set (VmRSS), and
+	// ClickHouseRSSMB the ClickHouse server's; -1 when it could not be
+	// read.
+	RSSMB           float64 `json:"rss_mb"`
+	ClickHouseRSSMB float64 `json:"clickhouse_rss_mb"`
+	// ServicesRSSMB is each service process's resident set (VmRSS) by
+	// name with -processes (a service whose RSS could not be read is left
+	// out); null in-process.
+	ServicesRSSMB map[string]float64 `json:"services_rss_mb,omitempty"`
 	// BrokerMB is the record bytes the embedded broker holds in all topics.
 	BrokerMB float64 `json:"broker_mb"`
 }
@@ -139,17 +197,25 @@ type Report struct {
 	// ProducerBehindMaxMS is the largest delay of the open-loop producer
 	// behind its schedule (rate mode): a large value means the generator
 	// or the broker could not keep up.
-	ProducerBehindMaxMS float64  `json:"producer_behind_max_ms,omitempty"`
-	Employees           int      `json:"employees"`
-	Customers           int      `json:"customers"`
-	Days                int      `json:"days"`
-	Seed                uint64   `json:"seed"`
-	Events              int      `json:"events"`
-	EmployeeDays        float64  `json:"employee_days"`
-	Findings            int      `json:"findings"`
-	ShadowFindings      int      `json:"shadow_findings"`
-	FalsePositives      int      `json:"false_positives"`
-	FalsePosRules       []string `json:"false_positive_rules,omitempty"`
+	ProducerBehindMaxMS float64 `json:"producer_behind_max_ms,omitempty"`
+	Employees           int     `json:"employees"`
+	Customers           int     `json:"customers"`
+	Days                int     `json:"days"`
+	Seed                uint64  `json:"seed"`
+	// Population is the distinct employees of the run (rate mode: the
+	// org's employees × Cohorts); EventTimeDays the event time it covers
+	// and AllowedLatenessS the detector's allowed lateness (rate mode
+	// scales it with the speed of event time, see ratePlan).
+	Population       int64    `json:"population"`
+	Cohorts          int64    `json:"cohorts,omitempty"`
+	EventTimeDays    float64  `json:"event_time_days"`
+	AllowedLatenessS float64  `json:"allowed_lateness_s"`
+	Events           int      `json:"events"`
+	EmployeeDays     float64  `json:"employee_days"`
+	Findings         int      `json:"findings"`
+	ShadowFindings   int      `json:"shadow_findings"`
+	FalsePositives   int      `json:"false_positives"`
+	FalsePosRules    []string `json:"false_positive_rules,omitempty"`
 	// Pages counts distinct incidents paged (dedup keys of trigger pages);
 	// FalsePositivePages those of actors in no attack scenario.
 	Pages                         int              `json:"pages"`
@@ -196,9 +262,9 @@ func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/1e6) }
 
 // PrintReport renders a report as a table.
 func PrintReport(w io.Writer, r *Report) {
-	fmt.Fprintf(w, "\n%d employees, %d customers, %d events produced in %.1f s (%.0f events/s); %.0f employee-days of behaviour\n",
-		r.Employees, r.Customers, r.Events, r.ProduceSeconds, r.ProducedEPS, r.EmployeeDays)
-	fmt.Fprintf(w, "mode: %s; late events at the detector: %d\n", r.Mode, r.LateEvents)
+	fmt.Fprintf(w, "\n%d employees, %d customers, %d events produced in %.1f s (%.0f events/s); %.0f employee-days of behaviour over %.0f days of event time\n",
+		r.Population, r.Customers, r.Events, r.ProduceSeconds, r.ProducedEPS, r.EmployeeDays, r.EventTimeDays)
+	fmt.Fprintf(w, "mode: %s; late events at the detector: %d (allowed lateness %v)\n", r.Mode, r.LateEvents, time.Duration(r.AllowedLatenessS*float64(time.Second)))
 	fmt.Fprintf(w, "\n%-30s %-7s %-9s %-7s %-13s %-10s %-10s %s\n", "SCENARIO", "KIND", "DETECTED", "PAGED", "TTD (event)", "STORED", "PAGE SENT", "LIVE RULES FIRED (PAGED)")
 	for _, s := range r.Scenarios {
 		verdict, paged := "no", "no"
@@ -238,5 +304,30 @@ func PrintReport(w io.Writer, r *Report) {
 	for _, name := range sortedKeys(m.Services) {
 		fmt.Fprintf(w, ", %s %s", name, mb(m.Services[name]))
 	}
-	fmt.Fprintf(w, "\n\n")
+	fmt.Fprintln(w)
+	printTrend(w, m.Trend)
+	fmt.Fprintln(w)
+}
+
+// printTrend prints one line per memory series: its mean over each third
+// of production after the warm-up, and its slope.
+func printTrend(w io.Writer, t *MemoryTrend) {
+	if t == nil {
+		fmt.Fprintf(w, "memory trend: production too short to tell\n")
+		return
+	}
+	fmt.Fprintf(w, "memory during production after a %.0f %% warm-up (%.0f–%.0f s): mean per third, least-squares slope\n", TrendWarmup*100, t.FromS, t.ToS)
+	row := func(name string, s *SeriesTrend) {
+		if s == nil {
+			fmt.Fprintf(w, "  %-26s too few known samples\n", name)
+			return
+		}
+		fmt.Fprintf(w, "  %-26s %7.0f → %7.0f → %7.0f MB   %+8.1f MB/min\n", name, s.Thirds[0], s.Thirds[1], s.Thirds[2], s.SlopeMBPerMin)
+	}
+	row("load-test live Go heap", t.LiveHeap)
+	row("load-test process RSS", t.ProcessRSS)
+	row("ClickHouse RSS", t.ClickHouseRSS)
+	for _, name := range sortedKeys(t.Services) {
+		row(name+" RSS", t.Services[name])
+	}
 }

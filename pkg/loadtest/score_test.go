@@ -182,48 +182,6 @@ func TestCommittedLag(t *testing.T) {
 	}
 }
 
-func TestRatePlan(t *testing.T) {
-	org := testOrg(t)
-	d := 10 * time.Second
-	plan, err := newRatePlan(org, 1000, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, s := range org.Scenarios {
-		n += len(s.EventIDs)
-	}
-	if len(plan.inject) != n || len(plan.pool)+n != len(org.Events) {
-		t.Fatalf("%d injected + %d pool events, want %d + %d", len(plan.inject), len(plan.pool), n, len(org.Events)-n)
-	}
-	if plan.total() != 10000 || plan.scheduled(1500) != 1500*time.Millisecond {
-		t.Errorf("total %d, scheduled(1500) %v", plan.total(), plan.scheduled(1500))
-	}
-	// Every scenario's events keep their order and fall within the run.
-	last := map[int]injected{}
-	for _, in := range plan.inject {
-		if in.at < time.Duration(float64(d)*injectFrom) || in.at > time.Duration(float64(d)*(injectFrom+injectSpread+injectBudget)) {
-			t.Errorf("scenario %d event at %v, outside the run's window", in.scenario, in.at)
-		}
-		if prev, ok := last[in.scenario]; ok && in.tpl.time.Before(prev.tpl.time) {
-			t.Errorf("scenario %d: event of %v injected after one of %v", in.scenario, in.tpl.time, prev.tpl.time)
-		}
-		last[in.scenario] = in
-	}
-	for i, s := range plan.shifted(t0) {
-		if s.Start.Before(t0) || s.Exfil.Before(s.Start) || s.Exfil.Sub(t0) != plan.exfilAt[i] {
-			t.Errorf("scenario %s: start %v exfil %v (offset %v)", s.Name, s.Start, s.Exfil, plan.exfilAt[i])
-		}
-	}
-	// One pass over the pool stands for the org's employee-days.
-	if got := plan.employeeDays(int64(len(plan.pool))); got != float64(org.EmployeeDays()) {
-		t.Errorf("employee-days of one pass %v, want %d", got, org.EmployeeDays())
-	}
-	if _, err := newRatePlan(org, 0, d); err == nil {
-		t.Error("rate 0 accepted")
-	}
-}
-
 func TestRateIDs(t *testing.T) {
 	for _, seq := range []int64{0, 7, 123456789} {
 		id := string(appendRateID(nil, seq))
@@ -323,8 +281,8 @@ func TestChartSelfContained(t *testing.T) {
 		t.Fatal(err)
 	}
 	html := b.String()
-	if n := strings.Count(html, "<svg"); n != 3 {
-		t.Errorf("%d charts, want 3", n)
+	if n := strings.Count(html, "<svg"); n != 4 {
+		t.Errorf("%d charts, want 4", n)
 	}
 	for _, banned := range []string{"<script", "src=", "href=", "@import", "url("} {
 		if strings.Contains(html, banned) {

@@ -43,6 +43,9 @@ type stages interface {
 	pollEvery() time.Duration
 	// memory returns each service process's peak RSS (empty in-process).
 	memory() map[string]int64
+	// rssMB returns each service process's resident set (VmRSS) now, in
+	// MB (nil in-process).
+	rssMB() map[string]float64
 	// cpu is the CPU time the service processes used so far (0
 	// in-process, where it is this process's).
 	cpu() time.Duration
@@ -91,9 +94,10 @@ func (s *inProcess) lateEvents(context.Context) (uint64, error) {
 func (s *inProcess) settled(*lagReader) func(context.Context, int) error {
 	return demo.NormalizerSettled(s.p.Normalizer)
 }
-func (s *inProcess) pollEvery() time.Duration { return 5 * time.Millisecond }
-func (s *inProcess) memory() map[string]int64 { return nil }
-func (s *inProcess) cpu() time.Duration       { return 0 }
+func (s *inProcess) pollEvery() time.Duration  { return 5 * time.Millisecond }
+func (s *inProcess) memory() map[string]int64  { return nil }
+func (s *inProcess) rssMB() map[string]float64 { return nil }
+func (s *inProcess) cpu() time.Duration        { return 0 }
 
 // Services of -processes mode, in start order.
 var processServices = []string{"chsink", "detector", "normalizer", "pager"}
@@ -125,6 +129,7 @@ type processConfig struct {
 	partition int
 	sinkBatch int           // LEAKLINE_SINK_BATCH when > 0
 	sinkFlush time.Duration // LEAKLINE_SINK_FLUSH when > 0
+	lateness  time.Duration // the detector's LEAKLINE_ALLOWED_LATENESS
 }
 
 func startProcesses(ctx context.Context, pc processConfig) (*processes, error) {
@@ -151,9 +156,10 @@ func startProcesses(ctx context.Context, pc processConfig) (*processes, error) {
 	}
 	env := map[string][]string{
 		"normalizer": common,
-		"detector":   append(append([]string(nil), common...), "LEAKLINE_HMAC_KEY="+hex.EncodeToString(pc.key), "LEAKLINE_EDM_INDEX="+idxPath),
-		"chsink":     append(append([]string(nil), common...), "LEAKLINE_CLICKHOUSE_ADDR="+pc.ch.Addr, "LEAKLINE_CLICKHOUSE_DATABASE="+pc.ch.Database),
-		"pager":      append(append([]string(nil), common...), "LEAKLINE_WEBHOOK_SECRET="+string(pc.secret)),
+		"detector": append(append([]string(nil), common...), "LEAKLINE_HMAC_KEY="+hex.EncodeToString(pc.key), "LEAKLINE_EDM_INDEX="+idxPath,
+			"LEAKLINE_ALLOWED_LATENESS="+pc.lateness.String()),
+		"chsink": append(append([]string(nil), common...), "LEAKLINE_CLICKHOUSE_ADDR="+pc.ch.Addr, "LEAKLINE_CLICKHOUSE_DATABASE="+pc.ch.Database),
+		"pager":  append(append([]string(nil), common...), "LEAKLINE_WEBHOOK_SECRET="+string(pc.secret)),
 	}
 	if pc.sinkBatch > 0 {
 		env["chsink"] = append(env["chsink"], "LEAKLINE_SINK_BATCH="+strconv.Itoa(pc.sinkBatch))
@@ -291,6 +297,19 @@ func (s *processes) memory() map[string]int64 {
 	out := map[string]int64{}
 	for name, v := range s.peak {
 		out[name] = v
+	}
+	return out
+}
+
+func (s *processes) rssMB() map[string]float64 {
+	out := make(map[string]float64, len(s.procs))
+	for name, p := range s.procs {
+		if p.Exited() {
+			continue
+		}
+		if rss, err := currentRSS(p.PID()); err == nil && !p.Exited() {
+			out[name] = float64(rss) / 1e6
+		}
 	}
 	return out
 }
