@@ -176,7 +176,7 @@ type ratePlan struct {
 	// poolEmployeeDays is the employee-days the pool stands for.
 	poolEmployeeDays int
 	// lateness is the detector's allowed lateness for the run (see
-	// rateLateness).
+	// rateSkew).
 	lateness time.Duration
 }
 
