@@ -54,6 +54,9 @@ func Loadtest(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if opt.Cohorts < 0 {
 		return usageError(fs, stderr, "-cohorts must not be negative")
 	}
+	if opt.Cohorts > 0 && opt.Rate == 0 {
+		return usageError(fs, stderr, "-cohorts is for the rate mode (-rate)")
+	}
 	if opt.Rate > 0 && opt.Unpaced {
 		return usageError(fs, stderr, "-unpaced is for the time-compressed mode, not with -rate")
 	}

@@ -19,6 +19,8 @@ func TestLoadtestUsage(t *testing.T) {
 		{"unknown flag", []string{"-bogus"}, ExitUsage, "bogus"},
 		{"negative rate", []string{"-rate", "-5"}, ExitUsage, "-rate must not be negative"},
 		{"unpaced with rate", []string{"-rate", "100", "-unpaced"}, ExitUsage, "-unpaced is for the time-compressed mode"},
+		{"negative cohorts", []string{"-rate", "100", "-cohorts", "-2"}, ExitUsage, "-cohorts must not be negative"},
+		{"cohorts without rate", []string{"-cohorts", "3"}, ExitUsage, "-cohorts is for the rate mode"},
 		{"argument", []string{"extra"}, ExitUsage, `unexpected argument "extra"`},
 	}
 	for _, tc := range tests {

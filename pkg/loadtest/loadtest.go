@@ -507,8 +507,11 @@ func brokerRetention(bytes int64, t kafkaio.Topics) embedkafka.Retention {
 }
 
 // cpuSample is the CPU time used so far by this process, ClickHouse and
-// the service processes.
-type cpuSample struct{ self, ch, services time.Duration }
+// each service process.
+type cpuSample struct {
+	self, ch time.Duration
+	services map[string]time.Duration
+}
 
 func cpuNow(st stages, chPID int) (cpuSample, error) {
 	self, err := selfCPU()
@@ -528,11 +531,19 @@ func (s cpuSample) since(s0 cpuSample, events int) CPU {
 	c := CPU{
 		ProcessSeconds:    (s.self - s0.self).Seconds(),
 		ClickHouseSeconds: (s.ch - s0.ch).Seconds(),
-		ServicesSeconds:   (s.services - s0.services).Seconds(),
 	}
 	c.ProcessUSPerEvent, c.ClickHouseUSPerEvent = per(s.self-s0.self), per(s.ch-s0.ch)
-	if c.ServicesSeconds > 0 {
-		c.ServicesUSPerEvent = per(s.services - s0.services)
+	var services time.Duration
+	for name, d := range s.services {
+		d -= s0.services[name]
+		services += d
+		if c.ServiceUSPerEvent == nil {
+			c.ServiceUSPerEvent = map[string]float64{}
+		}
+		c.ServiceUSPerEvent[name] = per(d)
+	}
+	if services > 0 {
+		c.ServicesSeconds, c.ServicesUSPerEvent = services.Seconds(), per(services)
 	}
 	return c
 }

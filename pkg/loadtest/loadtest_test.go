@@ -175,6 +175,9 @@ func TestProcessesMode(t *testing.T) {
 	}
 	checkScores(t, rep)
 	for _, name := range processServices {
+		if rep.CPU.ServiceUSPerEvent[name] <= 0 {
+			t.Errorf("no CPU per event for %s: %v", name, rep.CPU.ServiceUSPerEvent)
+		}
 		if rep.Memory.Services[name] <= 0 {
 			t.Errorf("no peak RSS for %s: %v", name, rep.Memory.Services)
 		}

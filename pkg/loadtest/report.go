@@ -68,6 +68,9 @@ type CPU struct {
 	ProcessUSPerEvent    float64 `json:"process_us_per_event"`
 	ClickHouseUSPerEvent float64 `json:"clickhouse_us_per_event"`
 	ServicesUSPerEvent   float64 `json:"services_us_per_event,omitempty"`
+	// ServiceUSPerEvent is each service process's CPU per event
+	// (-processes), by service name: what sizing a deployment needs.
+	ServiceUSPerEvent map[string]float64 `json:"service_us_per_event,omitempty"`
 }
 
 // Memory is the peak memory of what ran and how it moved during
@@ -296,7 +299,14 @@ func PrintReport(w io.Writer, r *Report) {
 	c := r.CPU
 	fmt.Fprintf(w, "CPU per event: load-test process %.1f µs, ClickHouse %.1f µs", c.ProcessUSPerEvent, c.ClickHouseUSPerEvent)
 	if c.ServicesSeconds > 0 {
-		fmt.Fprintf(w, ", service processes %.1f µs", c.ServicesUSPerEvent)
+		fmt.Fprintf(w, ", service processes %.1f µs (", c.ServicesUSPerEvent)
+		for i, name := range sortedKeys(c.ServiceUSPerEvent) {
+			if i > 0 {
+				fmt.Fprint(w, ", ")
+			}
+			fmt.Fprintf(w, "%s %.1f", name, c.ServiceUSPerEvent[name])
+		}
+		fmt.Fprint(w, ")")
 	}
 	fmt.Fprintf(w, " (%.1f s, %.1f s over the run)\n", c.ProcessSeconds, c.ClickHouseSeconds)
 	m := r.Memory

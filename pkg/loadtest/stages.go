@@ -46,9 +46,9 @@ type stages interface {
 	// rssMB returns each service process's resident set (VmRSS) now, in
 	// MB (nil in-process).
 	rssMB() map[string]float64
-	// cpu is the CPU time the service processes used so far (0
+	// cpu is the CPU time each service process used so far (nil
 	// in-process, where it is this process's).
-	cpu() time.Duration
+	cpu() map[string]time.Duration
 }
 
 // inProcess runs the stages as goroutines of this process.
@@ -94,10 +94,10 @@ func (s *inProcess) lateEvents(context.Context) (uint64, error) {
 func (s *inProcess) settled(*lagReader) func(context.Context, int) error {
 	return demo.NormalizerSettled(s.p.Normalizer)
 }
-func (s *inProcess) pollEvery() time.Duration  { return 5 * time.Millisecond }
-func (s *inProcess) memory() map[string]int64  { return nil }
-func (s *inProcess) rssMB() map[string]float64 { return nil }
-func (s *inProcess) cpu() time.Duration        { return 0 }
+func (s *inProcess) pollEvery() time.Duration      { return 5 * time.Millisecond }
+func (s *inProcess) memory() map[string]int64      { return nil }
+func (s *inProcess) rssMB() map[string]float64     { return nil }
+func (s *inProcess) cpu() map[string]time.Duration { return nil }
 
 // Services of -processes mode, in start order.
 var processServices = []string{"chsink", "detector", "normalizer", "pager"}
@@ -314,15 +314,15 @@ func (s *processes) rssMB() map[string]float64 {
 	return out
 }
 
-func (s *processes) cpu() time.Duration {
-	var sum time.Duration
-	for _, p := range s.procs {
+func (s *processes) cpu() map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for name, p := range s.procs {
 		if p.Exited() {
 			continue
 		}
 		if d, err := procCPU(p.PID()); err == nil {
-			sum += d
+			out[name] = d
 		}
 	}
-	return sum
+	return out
 }

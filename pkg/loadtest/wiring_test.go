@@ -88,11 +88,15 @@ func TestParseStatCPU(t *testing.T) {
 
 // TestCPUSince: per-event figures are the differences over the events.
 func TestCPUSince(t *testing.T) {
-	s0 := cpuSample{self: time.Second, ch: 2 * time.Second}
-	s1 := cpuSample{self: 3 * time.Second, ch: 2500 * time.Millisecond, services: time.Second}
+	s0 := cpuSample{self: time.Second, ch: 2 * time.Second, services: map[string]time.Duration{"detector": time.Second}}
+	s1 := cpuSample{self: 3 * time.Second, ch: 2500 * time.Millisecond,
+		services: map[string]time.Duration{"detector": 1700 * time.Millisecond, "normalizer": 300 * time.Millisecond}}
 	c := s1.since(s0, 100_000)
 	if c.ProcessSeconds != 2 || c.ClickHouseSeconds != 0.5 || c.ProcessUSPerEvent != 20 || c.ClickHouseUSPerEvent != 5 ||
-		c.ServicesSeconds != 1 || c.ServicesUSPerEvent != 10 {
+		c.ServicesSeconds != 1 || c.ServicesUSPerEvent != 10 || c.ServiceUSPerEvent["detector"] != 7 || c.ServiceUSPerEvent["normalizer"] != 3 {
 		t.Fatalf("%+v", c)
+	}
+	if c := (cpuSample{self: 2 * time.Second}).since(cpuSample{self: time.Second}, 10); c.ServicesSeconds != 0 || c.ServiceUSPerEvent != nil {
+		t.Fatalf("in-process run with service CPU: %+v", c)
 	}
 }
