@@ -58,6 +58,11 @@ func TestPagerDutyOnePagePerIncident(t *testing.T) {
 		incs := pd.incidents()
 		return len(incs) == 2 && incs[a1.FindingID].Resolved && incs[b.FindingID].Resolved
 	})
+	// The stand-in records a resolve when it receives it; the pager counts
+	// it once it has the response.
+	eventually(t, 10*time.Second, "the pager's own books closed", func() bool {
+		return r.p.Open("pd") == 0 && r.p.Metrics().Pages("pd", OutcomeResolved) == 2
+	})
 
 	incs := pd.incidents()
 	if len(incs) != 2 || incs[shadow.FindingID] != nil {
