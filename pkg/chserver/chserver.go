@@ -79,9 +79,13 @@ func (opt Options) validate() error {
 	return nil
 }
 
-// TLSFiles name the server certificate and key (PEM) of the secure port.
+// TLSFiles name the server certificate and key (PEM) of the secure port
+// and, when ClientCAFile is set, the CA (PEM) whose client certificates it
+// demands: a client without one, or with one of another CA, is refused at
+// the TLS handshake (mutual TLS; openSSL.server verificationMode strict).
 type TLSFiles struct {
 	CertFile, KeyFile string
+	ClientCAFile      string
 }
 
 // DefaultReadyTimeout is the ReadyTimeout used when Options leaves it zero.

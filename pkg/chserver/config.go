@@ -64,7 +64,12 @@ var configTemplate = template.Must(template.New("config").Parse(`<?xml version="
         <server>
             <certificateFile>{{.TLS.CertFile}}</certificateFile>
             <privateKeyFile>{{.TLS.KeyFile}}</privateKeyFile>
+{{- if .TLS.ClientCAFile}}
+            <verificationMode>strict</verificationMode>
+            <caConfig>{{.TLS.ClientCAFile}}</caConfig>
+{{- else}}
             <verificationMode>none</verificationMode>
+{{- end}}
             <loadDefaultCAFile>false</loadDefaultCAFile>
             <cacheSessions>true</cacheSessions>
             <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>
@@ -192,7 +197,7 @@ func (s *Server) writeConfig() error {
 	}
 	var tlsFiles *TLSFiles
 	if s.tls != nil {
-		tlsFiles = &TLSFiles{CertFile: xmlText(s.tls.CertFile), KeyFile: xmlText(s.tls.KeyFile)}
+		tlsFiles = &TLSFiles{CertFile: xmlText(s.tls.CertFile), KeyFile: xmlText(s.tls.KeyFile), ClientCAFile: xmlText(s.tls.ClientCAFile)}
 	}
 	var b bytes.Buffer
 	err := configTemplate.Execute(&b, map[string]any{

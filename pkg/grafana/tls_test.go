@@ -185,9 +185,7 @@ func TestLoadSettingsTLS(t *testing.T) {
 // password user and its secure Native port on a certificate of m's CA, for
 // localhost and 127.0.0.1, and a migrated database. With
 // requireClientCert the secure port also demands a client certificate
-// issued by m's CA: a config.d file next to the config.xml chserver
-// writes, which ClickHouse merges over it (verificationMode strict and
-// caConfig of openSSL.server).
+// issued by m's CA (chserver.TLSFiles.ClientCAFile).
 func securedClickHouse(t *testing.T, m tlsMaterial, requireClientCert bool) (*chserver.Server, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -197,15 +195,7 @@ func securedClickHouse(t *testing.T, m tlsMaterial, requireClientCert bool) (*ch
 		TLS:   &chserver.TLSFiles{CertFile: m.serverCertFile, KeyFile: m.serverKF},
 	}
 	if requireClientCert {
-		opt.Dir = t.TempDir()
-		strict := "<yandex><openSSL><server><verificationMode>strict</verificationMode><caConfig>" + m.ca.CertFile +
-			"</caConfig></server></openSSL></yandex>\n"
-		if err := os.MkdirAll(filepath.Join(opt.Dir, "config.d"), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(opt.Dir, "config.d", "client-certificates.xml"), []byte(strict), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		opt.TLS.ClientCAFile = m.ca.CertFile
 	}
 	s, err := chserver.Start(ctx, opt)
 	if err != nil {
