@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/leakline/leakline/pkg/testenv"
 )
 
 var words = strings.Fields(`the of and to in is was for on that with as by at from this be are it an
@@ -186,7 +188,10 @@ func BenchmarkScanHTML(b *testing.B) {
 func BenchmarkScanHam(b *testing.B) {
 	f, err := os.Open(filepath.Join(evalDir, "background-ham.jsonl"))
 	if err != nil {
-		b.Skipf("ham corpus not present: %v", err)
+		if testenv.InCI() {
+			b.Fatalf("ham corpus missing under CI: %v", err)
+		}
+		b.Skipf("ham corpus not present (%v); set CI=true to make this fatal", err)
 	}
 	defer f.Close()
 	var msgs [][]byte
