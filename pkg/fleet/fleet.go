@@ -264,9 +264,9 @@ func (p *Proc) PeakRSS() (int64, error) {
 
 // sample reads VmHWM of the running process and keeps the largest value.
 func (p *Proc) sample() error {
-	hwm, err := readHWM(p.proc.PID())
+	hwm, err := StatusBytes(p.proc.PID(), "VmHWM")
 	if err != nil {
-		return fmt.Errorf("fleet: %s: %w", p.spec.Name, err)
+		return fmt.Errorf("fleet: %s: peak RSS: %w", p.spec.Name, err)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -4,10 +4,7 @@ package fleet
 
 import "errors"
 
-func readHWM(int) (int64, error) {
-	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
-}
-
-func parseHWM([]byte) (int64, error) {
-	return 0, errors.New("peak RSS: only Linux has /proc/PID/status")
+// StatusBytes needs /proc/PID/status, which only Linux has.
+func StatusBytes(int, string) (int64, error) {
+	return 0, errors.New("only Linux has /proc/PID/status")
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"runtime/metrics"
 	"strconv"
@@ -17,55 +16,24 @@ import (
 
 	"github.com/leakline/leakline/pkg/chstore"
 	"github.com/leakline/leakline/pkg/finding"
+	"github.com/leakline/leakline/pkg/fleet"
 	"github.com/leakline/leakline/pkg/kafkaio"
 )
 
 // peakRSS returns VmHWM (peak resident set size) of process pid in bytes;
 // pid 0 is this process.
-func peakRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmHWM") }
+func peakRSS(pid int) (int64, error) { return procStatus(pid, "VmHWM") }
 
 // currentRSS returns VmRSS (resident set size now) of process pid in
 // bytes; pid 0 is this process.
-func currentRSS(pid int) (int64, error) { return procStatusBytes(pid, "VmRSS") }
+func currentRSS(pid int) (int64, error) { return procStatus(pid, "VmRSS") }
 
-// procStatusBytes reads one "Key:   1234 kB" line of /proc/PID/status
-// (pid 0: /proc/self/status) in bytes: one small file read, no process
-// started, cheap enough for every second of a run.
-func procStatusBytes(pid int, key string) (int64, error) {
-	p := "/proc/self/status"
-	if pid > 0 {
-		p = "/proc/" + strconv.Itoa(pid) + "/status"
-	}
-	b, err := os.ReadFile(p)
+func procStatus(pid int, key string) (int64, error) {
+	v, err := fleet.StatusBytes(pid, key)
 	if err != nil {
-		return 0, fmt.Errorf("loadtest: %s: %w", key, err)
-	}
-	v, err := parseStatusKB(b, key)
-	if err != nil {
-		return 0, fmt.Errorf("loadtest: %s: %w", p, err)
+		return 0, fmt.Errorf("loadtest: %w", err)
 	}
 	return v, nil
-}
-
-// parseStatusKB finds the line "key:   1234 kB" of a /proc/PID/status file
-// and returns its value in bytes.
-func parseStatusKB(status []byte, key string) (int64, error) {
-	for rest := status; len(rest) > 0; {
-		var ln []byte
-		ln, rest, _ = bytes.Cut(rest, []byte{'\n'})
-		v, ok := bytes.CutPrefix(ln, []byte(key))
-		if !ok || len(v) == 0 || v[0] != ':' {
-			continue
-		}
-		f := bytes.Fields(v[1:])
-		if len(f) == 2 && string(f[1]) == "kB" {
-			if kb, err := strconv.ParseInt(string(f[0]), 10, 64); err == nil && kb >= 0 && kb <= math.MaxInt64>>10 {
-				return kb << 10, nil
-			}
-		}
-		return 0, fmt.Errorf("malformed %s line %q", key, ln)
-	}
-	return 0, fmt.Errorf("no %s line", key)
 }
 
 // goHeap reads this process's Go heap (runtime/metrics): objects is the
