@@ -73,18 +73,24 @@ func BenchmarkPipelineCapacity(b *testing.B) {
 	}
 }
 
-func runCapacity(b *testing.B, chPID int, raws []scenario.Raw) {
-	broker := testenv.Kafka(b, nil)
-	store := testenv.ClickHouseStore(b, chServer)
-	cfg := pipeline.Config{
-		Kafka:      kafkaio.Config{Brokers: broker.Addrs(), ClientID: "bench"},
-		Topics:     kafkaio.DefaultTopics(),
+// benchConfig is the pipeline the capacity benchmarks run: six
+// partitions, the default engine, the -sink-batch flag's batch size.
+func benchConfig(brokers []string, topics kafkaio.Topics, db string) pipeline.Config {
+	return pipeline.Config{
+		Kafka:      kafkaio.Config{Brokers: brokers, ClientID: "bench"},
+		Topics:     topics,
 		Partitions: 6,
-		Store:      chstore.Config{Addr: chServer.Addr(), Database: store.Database()},
+		Store:      chstore.Config{Addr: chServer.Addr(), Database: db},
 		Engine:     detect.DefaultConfig(),
 		HMACKey:    testKey,
 		Sink:       chsink.Config{BatchSize: *benchSink},
 	}
+}
+
+func runCapacity(b *testing.B, chPID int, raws []scenario.Raw) {
+	broker := testenv.Kafka(b, nil)
+	store := testenv.ClickHouseStore(b, chServer)
+	cfg := benchConfig(broker.Addrs(), kafkaio.DefaultTopics(), store.Database())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := pipeline.Prepare(ctx, cfg); err != nil {
@@ -281,15 +287,7 @@ func runSustained(b *testing.B, raws []scenario.Raw) {
 	}
 	b.Cleanup(func() { broker.Close() })
 	store := testenv.ClickHouseStore(b, chServer)
-	cfg := pipeline.Config{
-		Kafka:      kafkaio.Config{Brokers: broker.Addrs(), ClientID: "bench"},
-		Topics:     topics,
-		Partitions: 6,
-		Store:      chstore.Config{Addr: chServer.Addr(), Database: store.Database()},
-		Engine:     detect.DefaultConfig(),
-		HMACKey:    testKey,
-		Sink:       chsink.Config{BatchSize: *benchSink},
-	}
+	cfg := benchConfig(broker.Addrs(), topics, store.Database())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := pipeline.Prepare(ctx, cfg); err != nil {
