@@ -187,9 +187,7 @@ func BenchmarkLookup(b *testing.B) {
 // and speed budget loosely (the figures go to docs/BENCHMARKS.md from
 // BenchmarkBuild); -short skips it, except under CI=true.
 func TestBuildMillionRows(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("builds a 1 M-row index")
-	}
+	testenv.Long(t, "builds a 1 M-row index")
 	start := time.Now()
 	csv, x := bigIndex(t)
 	el := time.Since(start)

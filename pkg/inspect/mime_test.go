@@ -303,9 +303,7 @@ func heapGrowth(f func()) (live, total uint64) {
 // the cap, says so, and allocates at most a small multiple of the cap
 // (measured with runtime.MemStats, not timed).
 func TestHugeInputsBoundedMemory(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("allocates 100 MB inputs")
-	}
+	testenv.Long(t, "allocates 100 MB inputs")
 	const size = 100 << 20
 	const capBytes = 4 << 20
 	s := newTestScanner(t, Config{MaxScanBytes: capBytes})

@@ -101,9 +101,7 @@ func checkScores(t *testing.T, rep *Report) {
 // the scores: every attack detected and (where the default policy routes
 // its rules) paged, no benign look-alike found or paged.
 func TestRateModePagerInTheLoop(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("integration test")
-	}
+	testenv.Long(t, "integration test")
 	ch := testenv.ClickHouse(t)
 	var progress strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -140,9 +138,7 @@ func TestRateModePagerInTheLoop(t *testing.T) {
 // TestTimeCompressedMode runs a small organisation's three days through
 // the same pipeline and pager in the time-compressed mode.
 func TestTimeCompressedMode(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("integration test")
-	}
+	testenv.Long(t, "integration test")
 	ch := testenv.ClickHouse(t)
 	var progress strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -161,9 +157,7 @@ func TestTimeCompressedMode(t *testing.T) {
 // detector, chsink and pager as child processes (pkg/fleet builds them
 // from services/), and checks the scores and each service's peak memory.
 func TestProcessesMode(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("integration test")
-	}
+	testenv.Long(t, "integration test")
 	ch := testenv.ClickHouse(t)
 	var progress strings.Builder
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)

@@ -26,3 +26,12 @@ func Unavailable(tb testing.TB, what string, err error) {
 	}
 	tb.Skipf("%s unavailable (set CI=true to make this a failure): %v", what, err)
 }
+
+// Long marks a long test (why says what makes it long): go test -short
+// skips it on a developer machine, but CI=true runs it whatever the flags.
+func Long(tb testing.TB, why string) {
+	tb.Helper()
+	if testing.Short() && !InCI() {
+		tb.Skip(why + " (-short; CI=true runs it)")
+	}
+}

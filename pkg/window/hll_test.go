@@ -13,9 +13,7 @@ import (
 // values, on a stream that slides (values enter and leave the window), and
 // asserts every estimate is within 3σ.
 func TestSlidingHLLError(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("1.3M sketch updates")
-	}
+	testenv.Long(t, "1.3M sketch updates")
 	const w = time.Hour
 	sigma := 1.04 / math.Sqrt(1<<DefaultPrecision)
 	for _, perWindow := range []int{100_000, 300_000, 1_000_000} {
@@ -56,9 +54,7 @@ func TestSlidingHLLError(t *testing.T) {
 // within 20% of σ = 1.04/sqrt(m), the mean error (bias) within 3 standard
 // errors of 0, and at most 2% of the sketches beyond 3σ (0.27% expected).
 func TestSlidingHLLErrorSpread(t *testing.T) {
-	if testing.Short() && !testenv.InCI() { // CI runs it whatever the flags
-		t.Skip("10M sketch updates")
-	}
+	testenv.Long(t, "10M sketch updates")
 	const n, runs = 100_000, 100
 	sigma := 1.04 / math.Sqrt(1<<DefaultPrecision)
 	var sum, sumSq float64
